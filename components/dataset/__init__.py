@@ -1,0 +1,1 @@
+"""Dataset build: a Beam job that splits records by group and writes TFRecord shards."""

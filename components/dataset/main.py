@@ -1,0 +1,119 @@
+"""CLI of the dataset step: `python -m components.dataset --records DIR --config YAML --output DIR`.
+
+Unknown flags are Beam pipeline options; the default runner is Beam's in-process DirectRunner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from components.common import fs
+from components.common.cli import run_cli
+from components.common.config import load_section
+from components.common.errors import InputDataError, ReconciliationError
+from components.dataset.split import DatasetConfig
+
+log = logging.getLogger(__name__)
+
+STATS = "stats.json"
+SCHEMA = "schema.json"
+LABEL = "label"
+
+
+def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(prog="python -m components.dataset", description=__doc__)
+    parser.add_argument(
+        "--records", required=True, help="preprocess output folder (records/*.jsonl and stats.json)"
+    )
+    parser.add_argument("--config", required=True, help="pipeline config YAML (section: dataset)")
+    parser.add_argument(
+        "--output",
+        required=True,
+        type=Path,
+        help="folder to create: <split>/part-*.tfrecord.gz, schema.json, stats.json",
+    )
+    return parser.parse_known_args(argv)
+
+
+def run(records_dir: str, config_uri: str, output: Path, beam_args: list[str]) -> dict:
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from components.dataset import pipeline as dp
+
+    config = load_section(config_uri, "dataset", DatasetConfig)
+    if LABEL not in config.features:
+        raise InputDataError(f"{config_uri}: dataset.features must include '{LABEL}'")
+    upstream = fs.read_json(fs.join(records_dir, STATS))
+    records_glob = fs.join(records_dir, "records", "*.jsonl")
+    if not fs.match(records_glob):
+        raise InputDataError(f"{records_dir}: no records/*.jsonl; run preprocess first")
+
+    options = PipelineOptions(beam_args or ["--runner=DirectRunner"])
+    with fs.staged_dir(output) as stage:
+        with beam.Pipeline(options=options) as p:
+            dp.build(p, records_glob, config, LABEL, str(stage), str(stage / STATS))
+        raw = json.loads((stage / STATS).read_text())
+        splits = {
+            name: raw.get(name, {"examples": 0, "label_counts": {}, "positive_rate": None})
+            for name in config.splits
+        }
+        for name, split in splits.items():
+            split["groups"] = raw.get(f"groups:{name}", 0)
+            split["files"] = sorted(p.name for p in (stage / name).glob("*" + dp.TFRECORD_SUFFIX))
+        total = sum(s["examples"] for s in splits.values())
+        if total != upstream["rows_out"]:
+            raise ReconciliationError(
+                f"dataset holds {total} examples but preprocess wrote "
+                f"{upstream['rows_out']} records"
+            )
+        if raw.get("leaked_groups"):
+            raise ReconciliationError(
+                f"group key '{config.group_key}' values found in more "
+                f"than one split: {raw['leaked_groups']}"
+            )
+        empty = [n for n, s in splits.items() if s["examples"] == 0]
+        if empty:
+            raise InputDataError(
+                f"split(s) {empty} got no examples from {total} records; "
+                f"use more data or wider split percentages"
+            )
+        stats = {
+            "group_key": config.group_key,
+            "salt": config.salt,
+            "total_examples": total,
+            "leaked_groups": 0,
+            "splits": splits,
+        }
+        fs.write_json_atomic(stage / STATS, stats)
+        fs.write_json_atomic(
+            stage / SCHEMA, {"features": config.features, "label": LABEL, "compression": "GZIP"}
+        )
+    for name, split in splits.items():
+        log.info(
+            "%s: %d examples, %d groups, positive rate %s",
+            name,
+            split["examples"],
+            split["groups"],
+            split["positive_rate"],
+        )
+    return stats
+
+
+def _body(argv: Sequence[str] | None) -> int:
+    args, beam_args = parse_args(argv)
+    stats = run(args.records, args.config, args.output, beam_args)
+    print(
+        json.dumps(
+            {"output": str(args.output), **{n: s["examples"] for n, s in stats["splits"].items()}}
+        )
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli("dataset", _body, argv)

@@ -1,0 +1,135 @@
+"""The dataset Beam pipeline: split by group key, write TFRecord shards, compute split stats."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import apache_beam as beam
+
+from components.dataset.split import DatasetConfig, assign_split, to_example_bytes
+
+TFRECORD_SUFFIX = ".tfrecord.gz"
+
+
+class AssignSplit(beam.PTransform):
+    def __init__(self, config: DatasetConfig) -> None:
+        super().__init__()
+        self._config = config
+
+    def expand(self, records: beam.PCollection) -> beam.PCollection:
+        config = self._config
+        return records | "HashGroup" >> beam.Map(
+            lambda r: (assign_split(str(r[config.group_key]), config), r)
+        )
+
+
+class _ToExample(beam.DoFn):
+    def __init__(self, features: Mapping[str, str]) -> None:
+        self._features = features
+
+    def setup(self) -> None:
+        import tensorflow  # noqa: F401  (load once per worker, not once per element)
+
+    def process(self, record: dict[str, Any]) -> Iterable[bytes]:
+        yield to_example_bytes(record, self._features)
+
+
+class WriteSplit(beam.PTransform):
+    def __init__(self, name: str, prefix: str, shards: int, features: Mapping[str, str]) -> None:
+        super().__init__()
+        self._name, self._prefix, self._shards, self._features = name, prefix, shards, features
+
+    def expand(self, pairs: beam.PCollection) -> beam.pvalue.PDone:
+        name = self._name
+        return (
+            pairs
+            | "Select" >> beam.Filter(lambda kv: kv[0] == name)
+            | "Values" >> beam.Values()
+            | "ToExample" >> beam.ParDo(_ToExample(self._features))
+            | "Write"
+            >> beam.io.WriteToTFRecord(
+                self._prefix, file_name_suffix=TFRECORD_SUFFIX, num_shards=self._shards
+            )
+        )
+
+
+def _split_stats(kv: tuple[str, Iterable[int]]) -> tuple[str, dict[str, Any]]:
+    split, labels = kv
+    counts: dict[str, int] = {}
+    total = 0
+    for label in labels:
+        counts[str(label)] = counts.get(str(label), 0) + 1
+        total += 1
+    return split, {
+        "examples": total,
+        "label_counts": dict(sorted(counts.items())),
+        "positive_rate": round(counts.get("1", 0) / total, 6) if total else None,
+    }
+
+
+class LeakedGroups(beam.PTransform):
+    """Group keys found in more than one split (must be empty)."""
+
+    def __init__(self, group_key: str) -> None:
+        super().__init__()
+        self._key = group_key
+
+    def expand(self, pairs: beam.PCollection) -> beam.PCollection:
+        key = self._key
+        return (
+            pairs
+            | "GroupAndSplit" >> beam.Map(lambda kv: (str(kv[1][key]), kv[0]))
+            | "Distinct" >> beam.Distinct()
+            | "SplitsPerGroup" >> beam.combiners.Count.PerKey()
+            | "InMany" >> beam.Filter(lambda kv: kv[1] > 1)
+            | "Keys" >> beam.Keys()
+        )
+
+
+def build(
+    pipeline: beam.Pipeline,
+    records_glob: str,
+    config: DatasetConfig,
+    label: str,
+    out_dir: str,
+    stats_prefix: str,
+) -> None:
+    records = (
+        pipeline
+        | "ReadRecords" >> beam.io.ReadFromText(records_glob)
+        | "Parse" >> beam.Map(json.loads)
+    )
+    pairs = records | "AssignSplit" >> AssignSplit(config)
+    for name in config.splits:
+        _ = pairs | f"Write_{name}" >> WriteSplit(
+            name, f"{out_dir}/{name}/part", config.shards.get(name, 1), config.features
+        )
+
+    per_split = (
+        pairs
+        | "LabelOf" >> beam.MapTuple(lambda split, r: (split, r[label]))
+        | "BySplit" >> beam.GroupByKey()
+        | "SplitStats" >> beam.Map(_split_stats)
+    )
+    groups = (
+        pairs
+        | "GroupOf" >> beam.MapTuple(lambda split, r: (split, str(r[config.group_key])))
+        | "DistinctGroups" >> beam.Distinct()
+        | "GroupsPerSplit" >> beam.combiners.Count.PerKey()
+        | "NameGroups" >> beam.MapTuple(lambda split, n: (f"groups:{split}", n))
+    )
+    leaked = (
+        pairs
+        | "LeakedGroups" >> LeakedGroups(config.group_key)
+        | "LeakList" >> beam.combiners.ToList()
+        | "NameLeaks" >> beam.Map(lambda keys: ("leaked_groups", sorted(keys)[:20]))
+    )
+    _ = (
+        (per_split, groups, leaked)
+        | "AllStats" >> beam.Flatten()
+        | "ToDict" >> beam.combiners.ToDict()
+        | "StatsJson" >> beam.Map(lambda d: json.dumps(d, sort_keys=True, default=str))
+        | "WriteStats" >> beam.io.WriteToText(stats_prefix, num_shards=1, shard_name_template="")
+    )

@@ -1,0 +1,1 @@
+"""Deploy: publish a blessed model as an immutable registry version; render its KServe manifest."""

@@ -1,0 +1,123 @@
+"""Plots (PNG, embedded) and the self-contained HTML evaluation report."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+METRIC_NAMES = ["roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "log_loss"]
+
+
+def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def plots(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    champion_scores: np.ndarray | None,
+    confusion: list[list[int]],
+    history: dict[str, list[float]] | None,
+) -> list[tuple]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    out = []
+    fig, ax = plt.subplots(figsize=(5, 4.2))
+    for name, s in (("candidate", scores), ("champion", champion_scores)):
+        if s is not None:
+            fpr, tpr, _ = roc_curve(labels, s)
+            ax.plot(fpr, tpr, label=name)
+    ax.plot([0, 1], [0, 1], "--", color="grey", lw=0.8)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve")
+    ax.legend(loc="lower right")
+    out.append(("ROC curve", _png(fig)))
+
+    fig, ax = plt.subplots(figsize=(5, 4.2))
+    for name, s in (("candidate", scores), ("champion", champion_scores)):
+        if s is not None:
+            p, r, _ = precision_recall_curve(labels, s)
+            ax.plot(r, p, label=name)
+    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall curve")
+    ax.legend(loc="lower left")
+    out.append(("Precision-recall curve", _png(fig)))
+
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    cm = np.array(confusion)
+    ax.imshow(cm, cmap="Blues")
+    for (i, j), v in np.ndenumerate(cm):
+        ax.text(
+            j,
+            i,
+            str(v),
+            ha="center",
+            va="center",
+            color="white" if v > cm.max() / 2 else "black",
+            fontsize=13,
+        )
+    ax.set(
+        xticks=[0, 1],
+        yticks=[0, 1],
+        xticklabels=["0", "1"],
+        yticklabels=["0", "1"],
+        xlabel="predicted",
+        ylabel="actual",
+        title="Confusion matrix (threshold 0.5)",
+    )
+    out.append(("Confusion matrix", _png(fig)))
+
+    if history:
+        fig, ax = plt.subplots(figsize=(5, 4.2))
+        for key in ("auc", "val_auc", "loss", "val_loss"):
+            if key in history:
+                ax.plot(
+                    range(1, len(history[key]) + 1),
+                    history[key],
+                    label=key,
+                    ls="-" if key.startswith("val") else ":",
+                )
+        ax.set(xlabel="epoch", title="Training history")
+        ax.legend()
+        out.append(("Training history", _png(fig)))
+    return out
+
+
+def render(
+    model_name: str,
+    candidate: dict[str, Any],
+    champion: dict[str, Any] | None,
+    champion_version: str | None,
+    blessed: bool,
+    reasons: list[str],
+    plot_list: list[tuple],
+    dataset: dict[str, Any] | None,
+) -> str:
+    import jinja2
+
+    template = resources.files("components.evaluate").joinpath("report.html.j2").read_text()
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    return env.from_string(template).render(
+        model_name=model_name,
+        candidate=candidate,
+        champion=champion,
+        champion_version=champion_version,
+        blessed=blessed,
+        reasons=reasons,
+        plots=plot_list,
+        dataset=dataset,
+        metric_names=METRIC_NAMES,
+        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )

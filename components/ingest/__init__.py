@@ -1,0 +1,1 @@
+"""Ingest: copy raw source files into an immutable snapshot with a manifest."""

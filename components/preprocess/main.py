@@ -1,0 +1,140 @@
+"""CLI of the preprocess step.
+
+    python -m components.preprocess --raw DIR --config YAML --output DIR [beam flags]
+
+Flags it does not know are Beam pipeline options (`--runner DataflowRunner --project ...`);
+by default the job runs in-process on Beam's DirectRunner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from components.common import fs
+from components.common.cli import run_cli
+from components.common.config import load_section
+from components.common.errors import InputDataError, ReconciliationError
+from components.ingest.ingest import DATA_DIR, MANIFEST
+from components.preprocess.schema import PreprocessConfig
+
+log = logging.getLogger(__name__)
+
+RECORDS = "records"
+DEAD_LETTER = "dead_letter"
+STATS = "stats.json"
+
+
+def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(prog="python -m components.preprocess", description=__doc__)
+    parser.add_argument("--raw", required=True, help="raw snapshot folder written by ingest")
+    parser.add_argument(
+        "--config", required=True, help="pipeline config YAML (section: preprocess)"
+    )
+    parser.add_argument(
+        "--output",
+        required=True,
+        type=Path,
+        help="folder to create: records/*.jsonl, dead_letter/*.jsonl, stats.json",
+    )
+    return parser.parse_known_args(argv)
+
+
+def reconcile(counts: dict[str, int]) -> dict[str, int]:
+    """Check rows_in == rows_out + dead_letter + filtered + duplicates_dropped; raise if not."""
+    keys = ("rows_in", "rows_out", "dead_letter", "filtered", "duplicates_dropped")
+    c = {k: int(counts.get(k, 0)) for k in keys}
+    accounted = c["rows_out"] + c["dead_letter"] + c["filtered"] + c["duplicates_dropped"]
+    if c["rows_in"] != accounted:
+        raise ReconciliationError(
+            f"counts do not reconcile: rows_in={c['rows_in']} but out+dead_letter+filtered+"
+            f"duplicates={accounted} ({c}); refusing to publish"
+        )
+    return c
+
+
+def run(raw_dir: str, config_uri: str, output: Path, beam_args: list[str]) -> dict:
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from components.preprocess import pipeline as pp
+
+    config = load_section(config_uri, "preprocess", PreprocessConfig)
+    manifest = fs.read_json(fs.join(raw_dir, MANIFEST))
+    files = [(fs.join(raw_dir, DATA_DIR, f["name"]), f["format"]) for f in manifest["files"]]
+    for uri, fmt in files:
+        from components.common.records import header_columns
+
+        columns = header_columns(uri, fmt)
+        missing = [c for c in config.required_columns if columns is not None and c not in columns]
+        if missing:
+            raise InputDataError(
+                f"{uri}: missing required column(s) {missing}; "
+                f"the header has {columns}; fix the data or the schema"
+            )
+
+    options = PipelineOptions(beam_args or ["--runner=DirectRunner"])
+    with fs.staged_dir(output) as stage:
+        with beam.Pipeline(options=options) as p:
+            pp.build(
+                p,
+                files,
+                config,
+                out_prefix=str(stage / RECORDS / "part"),
+                dead_prefix=str(stage / DEAD_LETTER / "part"),
+                stats_prefix=str(stage / STATS),
+            )
+        counts = json.loads((stage / STATS).read_text())
+        stats = {
+            **counts,
+            **reconcile(counts),
+            "reconciled": True,
+            "manifest_row_count": manifest["row_count"],
+        }
+        if stats["rows_in"] != manifest["row_count"]:
+            raise ReconciliationError(
+                f"read {stats['rows_in']} rows but the raw manifest lists "
+                f"{manifest['row_count']}; the snapshot may be corrupt"
+            )
+        (stage / DEAD_LETTER).mkdir(exist_ok=True)
+        (stage / RECORDS).mkdir(exist_ok=True)
+        fs.write_json_atomic(stage / STATS, stats)
+    log.info(
+        "in=%d out=%d dead_letter=%d filtered=%d duplicates=%d",
+        stats["rows_in"],
+        stats["rows_out"],
+        stats["dead_letter"],
+        stats["filtered"],
+        stats["duplicates_dropped"],
+    )
+    return stats
+
+
+def _body(argv: Sequence[str] | None) -> int:
+    args, beam_args = parse_args(argv)
+    stats = run(args.raw, args.config, args.output, beam_args)
+    print(
+        json.dumps(
+            {
+                "output": str(args.output),
+                **{
+                    k: stats[k]
+                    for k in (
+                        "rows_in",
+                        "rows_out",
+                        "dead_letter",
+                        "filtered",
+                        "duplicates_dropped",
+                    )
+                },
+            }
+        )
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli("preprocess", _body, argv)

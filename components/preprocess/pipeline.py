@@ -1,0 +1,227 @@
+"""The preprocess Beam pipeline as named composite transforms.
+
+raw snapshot -> ReadRawRecords -> ValidateAndLabel -(valid)-> NormalizeText -> DropExactDuplicates
+                                                   -(dead_letter)-> dead_letter/*.jsonl
+                                                   -(filtered)-> counted per rule
+Every branch is counted into stats.json; the step checks in = out + dead letter + filtered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import apache_beam as beam
+from apache_beam import pvalue
+
+from components.common import records
+from components.preprocess.schema import PreprocessConfig, matching_filter, normalize, validate
+
+VALID = "valid"
+DEAD_LETTER = "dead_letter"
+FILTERED = "filtered"
+DUPLICATE = "duplicate"
+
+
+def dead_letter(source: str, raw: str, reason: str, step: str) -> dict[str, str]:
+    return {"source": source, "raw": raw, "reason": reason, "step": step}
+
+
+class ReadRawRecords(beam.PTransform):
+    """Snapshot files -> one dict per row with its source location; undecodable rows included."""
+
+    def __init__(self, files: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self._files = files  # (uri, format)
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        def read(item: tuple[str, str]) -> Iterator[dict[str, Any]]:
+            uri, fmt = item
+            for rec in records.read_records(uri, fmt):
+                yield {
+                    "source": rec.source,
+                    "fields": rec.fields,
+                    "raw": rec.raw,
+                    "error": rec.error,
+                }
+
+        return (
+            pbegin
+            | "ListFiles" >> beam.Create(self._files)
+            | "ReadRows" >> beam.FlatMap(read)
+            | "Spread" >> beam.Reshuffle()
+        )
+
+
+class _ValidateDoFn(beam.DoFn):
+    def __init__(self, config: PreprocessConfig) -> None:
+        self._config = config
+
+    def process(self, row: dict[str, Any]) -> Iterator[Any]:
+        source, raw = row["source"], row["raw"]
+        if row["error"]:
+            yield pvalue.TaggedOutput(DEAD_LETTER, dead_letter(source, raw, row["error"], "read"))
+            return
+        try:
+            record = validate(row["fields"], self._config)
+        except ValueError as err:
+            yield pvalue.TaggedOutput(DEAD_LETTER, dead_letter(source, raw, str(err), "validate"))
+            return
+        rule = matching_filter(record, self._config)
+        if rule:
+            yield pvalue.TaggedOutput(FILTERED, rule)
+            return
+        label_spec = self._config.label
+        label_value = record[label_spec.field]
+        if label_value not in label_spec.mapping:
+            reason = (
+                f"field '{label_spec.field}': {label_value!r} has no label; "
+                f"mapped values are {sorted(label_spec.mapping)}"
+            )
+            yield pvalue.TaggedOutput(DEAD_LETTER, dead_letter(source, raw, reason, "label"))
+            return
+        record["label"] = label_spec.mapping[label_value]
+        record["_source"] = source
+        yield record
+
+
+class ValidateAndLabel(beam.PTransform):
+    """Rows -> valid labelled records, dead-letter rows (raw, source, reason), filter names."""
+
+    def __init__(self, config: PreprocessConfig) -> None:
+        super().__init__()
+        self._config = config
+
+    def expand(self, rows: beam.PCollection) -> pvalue.DoOutputsTuple:
+        return rows | "Validate" >> beam.ParDo(_ValidateDoFn(self._config)).with_outputs(
+            DEAD_LETTER, FILTERED, main=VALID
+        )
+
+
+class NormalizeText(beam.PTransform):
+    def __init__(self, fields: list[str]) -> None:
+        super().__init__()
+        self._fields = fields
+
+    def expand(self, records_: beam.PCollection) -> beam.PCollection:
+        fields = self._fields
+        return records_ | "NFKC" >> beam.Map(lambda r: normalize(r, fields))
+
+
+def _dedupe_key(record: dict[str, Any], fields: list[str]) -> str:
+    payload = json.dumps([record.get(f) for f in fields], ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+class DropExactDuplicates(beam.PTransform):
+    """Keep one record per dedupe key (the earliest by source); count the rest."""
+
+    def __init__(self, fields: list[str]) -> None:
+        super().__init__()
+        self._fields = fields
+
+    def expand(self, records_: beam.PCollection) -> pvalue.DoOutputsTuple:
+        fields = self._fields
+
+        def keep_first(kv: tuple[str, Iterable[dict[str, Any]]]) -> Iterator[Any]:
+            group = sorted(kv[1], key=lambda r: _source_order(r["_source"]))
+            yield group[0]
+            for dup in group[1:]:
+                yield pvalue.TaggedOutput(DUPLICATE, dup["_source"])
+
+        if not fields:
+            return records_ | "NoDedupe" >> beam.Map(lambda r: r).with_outputs(
+                DUPLICATE, main=VALID
+            )
+        return (
+            records_
+            | "KeyByContent" >> beam.Map(lambda r: (_dedupe_key(r, fields), r))
+            | "GroupIdentical" >> beam.GroupByKey()
+            | "KeepFirst" >> beam.FlatMap(keep_first).with_outputs(DUPLICATE, main=VALID)
+        )
+
+
+def _source_order(source: str) -> tuple[str, int]:
+    uri, _, row = source.rpartition(":")
+    return (uri, int(row) if row.isdigit() else 0)
+
+
+class CountAs(beam.PTransform):
+    """PCollection -> one (name, count) pair, zero when empty."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self._name = name
+
+    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
+        name = self._name
+        return (
+            pcoll
+            | "Count" >> beam.combiners.Count.Globally()
+            | "Name" >> beam.Map(lambda n: (name, n))
+        )
+
+
+def to_output(record: dict[str, Any], keep: list[str]) -> str:
+    out = (
+        {k: record[k] for k in keep}
+        if keep
+        else {k: v for k, v in record.items() if not k.startswith("_")}
+    )
+    out["label"] = record["label"]
+    return json.dumps(out, ensure_ascii=False, sort_keys=True)
+
+
+def build(
+    pipeline: beam.Pipeline,
+    files: list[tuple[str, str]],
+    config: PreprocessConfig,
+    out_prefix: str,
+    dead_prefix: str,
+    stats_prefix: str,
+) -> None:
+    """Wire the whole job into `pipeline`; outputs are text shards under the given prefixes."""
+    rows = pipeline | "ReadRawRecords" >> ReadRawRecords(files)
+    split = rows | "ValidateAndLabel" >> ValidateAndLabel(config)
+    normalized = split[VALID] | "NormalizeText" >> NormalizeText(config.normalize_nfkc)
+    deduped = normalized | "DropExactDuplicates" >> DropExactDuplicates(config.dedupe_on)
+
+    keep = config.keep_fields
+    _ = (
+        deduped[VALID]
+        | "Serialize" >> beam.Map(lambda r: to_output(r, keep))
+        | "WriteRecords" >> beam.io.WriteToText(out_prefix, file_name_suffix=".jsonl")
+    )
+    _ = (
+        split[DEAD_LETTER]
+        | "SerializeDeadLetter" >> beam.Map(lambda d: json.dumps(d, ensure_ascii=False))
+        | "WriteDeadLetter" >> beam.io.WriteToText(dead_prefix, file_name_suffix=".jsonl")
+    )
+
+    counts = [
+        rows | "CountIn" >> CountAs("rows_in"),
+        deduped[VALID] | "CountOut" >> CountAs("rows_out"),
+        split[DEAD_LETTER] | "CountDeadLetter" >> CountAs("dead_letter"),
+        deduped[DUPLICATE] | "CountDuplicates" >> CountAs("duplicates_dropped"),
+        split[FILTERED] | "CountFiltered" >> CountAs("filtered"),
+    ]
+    per_rule = (
+        split[FILTERED]
+        | "CountPerRule" >> beam.combiners.Count.PerElement()
+        | "NameRule" >> beam.MapTuple(lambda rule, n: (f"filtered:{rule}", n))
+    )
+    per_reason = (
+        split[DEAD_LETTER]
+        | "StepOf" >> beam.Map(lambda d: d["step"])
+        | "CountPerStep" >> beam.combiners.Count.PerElement()
+        | "NameStep" >> beam.MapTuple(lambda step, n: (f"dead_letter:{step}", n))
+    )
+    _ = (
+        (*counts, per_rule, per_reason)
+        | "AllCounts" >> beam.Flatten()
+        | "ToDict" >> beam.combiners.ToDict()
+        | "StatsJson" >> beam.Map(lambda d: json.dumps(d, sort_keys=True))
+        | "WriteStats" >> beam.io.WriteToText(stats_prefix, num_shards=1, shard_name_template="")
+    )

@@ -1,0 +1,178 @@
+"""Read compiled KFP v2 IR: load and validate it as a PipelineSpec, walk DAGs, evaluate conditions.
+
+Backends that consume the IR (the local runner here, the Argo compiler later) share this reader,
+so they all agree with what KFP's compiler wrote.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class IRError(Exception):
+    """The IR uses something this reader does not support, or is malformed."""
+
+
+def load(path: Path) -> dict[str, Any]:
+    """Parse an IR YAML file and check it against KFP's PipelineSpec proto."""
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    if not docs:
+        raise IRError(f"{path}: empty file; expected a compiled KFP pipeline")
+    spec = docs[0]
+    try:
+        json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
+    except json_format.ParseError as err:
+        raise IRError(f"{path}: not a valid KFP PipelineSpec: {err}") from err
+    if len(docs) > 1:
+        spec = {**spec, "platforms": docs[1].get("platforms", {})}
+    return spec
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    spec: dict[str, Any]
+
+    @property
+    def component(self) -> str:
+        return self.spec["componentRef"]["name"]
+
+    @property
+    def display_name(self) -> str:
+        return self.spec.get("taskInfo", {}).get("name", self.name)
+
+    @property
+    def depends_on(self) -> list[str]:
+        return list(self.spec.get("dependentTasks", []))
+
+    @property
+    def condition(self) -> str | None:
+        return self.spec.get("triggerPolicy", {}).get("condition")
+
+
+def topological(tasks: dict[str, dict[str, Any]]) -> list[Task]:
+    """Tasks of one DAG in an order that respects dependencies; name order breaks ties."""
+    deps: dict[str, set[str]] = {}
+    for name, spec in tasks.items():
+        upstream = set(spec.get("dependentTasks", []))
+        for section in ("parameters", "artifacts"):
+            for value in spec.get("inputs", {}).get(section, {}).values():
+                producer = (
+                    value.get("taskOutputParameter") or value.get("taskOutputArtifact") or {}
+                ).get("producerTask")
+                if producer:
+                    upstream.add(producer)
+        unknown = upstream - set(tasks)
+        if unknown:
+            raise IRError(f"task '{name}' depends on unknown task(s) {sorted(unknown)}")
+        deps[name] = upstream
+    order: list[Task] = []
+    done: set[str] = set()
+    while len(order) < len(tasks):
+        ready = sorted(n for n in tasks if n not in done and deps[n] <= done)
+        if not ready:
+            raise IRError(f"dependency cycle among {sorted(set(tasks) - done)}")
+        for name in ready:
+            order.append(Task(name, tasks[name]))
+            done.add(name)
+    return order
+
+
+def executor_tasks(spec: dict[str, Any], dag: dict[str, Any] | None = None) -> Iterable[str]:
+    """Names of all container tasks, nested DAGs included (for progress counting)."""
+    dag = dag if dag is not None else spec["root"]["dag"]
+    for name, task in dag.get("tasks", {}).items():
+        comp = spec["components"][task["componentRef"]["name"]]
+        if "dag" in comp:
+            yield from executor_tasks(spec, comp["dag"])
+        else:
+            yield name
+
+
+_PARAM_REF = re.compile(r"inputs\.parameter_values\['([^']+)'\]")
+_ALLOWED_CALLS = {"int": int, "double": float, "string": str}
+
+
+def evaluate_condition(condition: str, parameters: dict[str, Any]) -> bool:
+    """Evaluate a KFP trigger condition (a small CEL subset) over resolved parameter values.
+
+    Supports ==, !=, <, <=, >, >=, &&, ||, !, int()/double()/string(), and JSON literals,
+    which is what kfp's compiler emits for dsl.If / dsl.Elif / dsl.Else.
+    """
+    names: dict[str, Any] = {}
+
+    def ref(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in parameters:
+            raise IRError(
+                f"condition {condition!r} reads parameter '{key}' which is not an "
+                f"input of the task (inputs: {sorted(parameters)})"
+            )
+        var = f"_p{len(names)}"
+        names[var] = parameters[key]
+        return var
+
+    text = _PARAM_REF.sub(ref, condition)
+    text = re.sub(r"\btrue\b", "True", text)
+    text = re.sub(r"\bfalse\b", "False", text)
+    text = re.sub(r"\bnull\b", "None", text)
+    text = text.replace("&&", " and ").replace("||", " or ")
+    text = re.sub(r"!(?!=)", " not ", text)
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as err:
+        raise IRError(f"cannot read condition {condition!r}: {err}") from err
+    return bool(_eval(tree.body, names, condition))
+
+
+def _eval(node: ast.AST, names: dict[str, Any], source: str) -> Any:
+    import operator
+
+    ops = {
+        ast.Eq: operator.eq,
+        ast.NotEq: operator.ne,
+        ast.Lt: operator.lt,
+        ast.LtE: operator.le,
+        ast.Gt: operator.gt,
+        ast.GtE: operator.ge,
+    }
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name) and node.id in names:
+        return names[node.id]
+    if isinstance(node, ast.BoolOp):
+        values = [_eval(v, names, source) for v in node.values]
+        return all(values) if isinstance(node.op, ast.And) else any(values)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return not _eval(node.operand, names, source)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return -_eval(node.operand, names, source)
+    if isinstance(node, ast.Compare) and all(type(o) in ops for o in node.ops):
+        left = _eval(node.left, names, source)
+        for op, comparator in zip(node.ops, node.comparators, strict=True):
+            right = _eval(comparator, names, source)
+            if not ops[type(op)](left, right):
+                return False
+            left = right
+        return True
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in _ALLOWED_CALLS
+        and len(node.args) == 1
+    ):
+        return _ALLOWED_CALLS[node.func.id](_eval(node.args[0], names, source))
+    raise IRError(
+        f"condition {source!r} uses an expression the local runner does not support: "
+        f"{ast.dump(node)[:80]}"
+    )

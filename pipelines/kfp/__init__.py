@@ -1,0 +1,1 @@
+"""Kubeflow Pipelines backend: the real KFP compiler, nothing added."""

@@ -1,0 +1,455 @@
+"""Execute compiled KFP v2 IR locally: each container task's command runs as a subprocess.
+
+Placeholders resolve to paths under a run folder (the local stand-in for the pipeline root),
+tasks run in dependency order, `dsl.If` conditions are honoured, every task keeps its log, and
+a failure stops the run naming the task and its log. Images and Kubernetes settings (GPUs,
+tolerations) are ignored here; they are honoured on clusters. kfp.local's SubprocessRunner
+refuses container components, hence this runner; it adds no scheduling of its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines import ir
+
+log = logging.getLogger(__name__)
+
+_PLACEHOLDER = re.compile(r"\{\{\$[^{}]*\}\}")
+_IO = re.compile(
+    r"^\{\{\$\.(inputs|outputs)\.(parameters|artifacts)\['([^']+)'\]"
+    r"(?:\.(path|uri|output_file|metadata))?\}\}$"
+)
+
+
+class TaskFailed(Exception):
+    def __init__(self, task: str, log_path: Path, returncode: int) -> None:
+        super().__init__(f"task '{task}' failed with exit code {returncode}; log: {log_path}")
+        self.task, self.log_path, self.returncode = task, log_path, returncode
+
+
+@dataclass
+class Artifact:
+    name: str
+    uri: str
+    schema_title: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def path(self) -> str:
+        return self.uri  # local run: the URI is a path
+
+    def runtime(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "uri": self.uri,
+            "metadata": self.metadata,
+            "type": {"schemaTitle": self.schema_title},
+        }
+
+
+@dataclass
+class TaskResult:
+    name: str
+    status: str  # succeeded | failed | skipped
+    seconds: float = 0.0
+    reason: str = ""
+    log: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    artifacts: dict[str, Artifact] = field(default_factory=dict)
+
+
+_TYPES = {
+    "STRING": str,
+    "NUMBER_INTEGER": int,
+    "NUMBER_DOUBLE": float,
+    "BOOLEAN": bool,
+    "LIST": list,
+    "STRUCT": dict,
+}
+
+
+def coerce_parameter(name: str, value: Any, kind: str) -> Any:
+    """A parameter value (from the CLI, a default or an output file) as its IR type."""
+    if kind not in _TYPES:
+        raise ir.IRError(f"parameter '{name}' has unsupported type {kind}")
+    if kind == "STRING":
+        return value if isinstance(value, str) else json.dumps(value)
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ir.IRError(f"parameter '{name}': {value!r} is not a valid {kind}") from None
+    if kind == "NUMBER_INTEGER" and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if kind == "NUMBER_DOUBLE" and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    expected = _TYPES[kind]
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ir.IRError(f"parameter '{name}': expected {kind}, got {value!r}")
+    return value
+
+
+def render_parameter(value: Any) -> str:
+    """How KFP puts a parameter on a command line: strings raw, everything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+class LocalRunner:
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        run_dir: Path,
+        arguments: dict[str, Any],
+        cwd: Path,
+        stream_logs: bool = False,
+    ) -> None:
+        self.spec = spec
+        self.run_dir = run_dir
+        self.cwd = cwd
+        self.stream_logs = stream_logs
+        self.job_name = run_dir.name
+        self.job_id = str(uuid.uuid5(uuid.NAMESPACE_URL, str(run_dir.resolve())))
+        self.results: dict[str, TaskResult] = {}
+        self.total = len(list(ir.executor_tasks(spec)))
+        self.done = 0
+        self.arguments = self._root_arguments(arguments)
+
+    # ---- parameters --------------------------------------------------------------------------
+    def _root_arguments(self, given: dict[str, Any]) -> dict[str, Any]:
+        declared = self.spec["root"].get("inputDefinitions", {}).get("parameters", {})
+        unknown = sorted(set(given) - set(declared))
+        if unknown:
+            raise ir.IRError(
+                f"unknown pipeline parameter(s) {unknown}; the pipeline takes {sorted(declared)}"
+            )
+        out = {}
+        for name, definition in declared.items():
+            if name in given:
+                out[name] = coerce_parameter(name, given[name], definition["parameterType"])
+            elif "defaultValue" in definition:
+                out[name] = coerce_parameter(
+                    name, definition["defaultValue"], definition["parameterType"]
+                )
+            elif not definition.get("isOptional"):
+                raise ir.IRError(f"pipeline parameter '{name}' is required and has no default")
+        return out
+
+    # ---- running -----------------------------------------------------------------------------
+    def run(self) -> dict[str, TaskResult]:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._run_dag(self.spec["root"]["dag"], self.arguments, {}, prefix="")
+        return self.results
+
+    def _resolve_inputs(
+        self, task: ir.Task, params: dict[str, Any], artifacts: dict[str, Artifact], scope: str
+    ) -> tuple[dict[str, Any], dict[str, Artifact]]:
+        inputs = task.spec.get("inputs", {})
+        p_out: dict[str, Any] = {}
+        for name, src in inputs.get("parameters", {}).items():
+            if "componentInputParameter" in src:
+                p_out[name] = params[src["componentInputParameter"]]
+            elif "taskOutputParameter" in src:
+                ref = src["taskOutputParameter"]
+                producer = self.results[scope + ref["producerTask"]]
+                p_out[name] = producer.parameters[ref["outputParameterKey"]]
+            elif "runtimeValue" in src:
+                p_out[name] = src["runtimeValue"]["constant"]
+            else:
+                raise ir.IRError(
+                    f"task '{task.name}': input parameter '{name}' uses "
+                    f"{sorted(src)}, which the local runner does not support"
+                )
+        a_out: dict[str, Artifact] = {}
+        for name, src in inputs.get("artifacts", {}).items():
+            if "componentInputArtifact" in src:
+                a_out[name] = artifacts[src["componentInputArtifact"]]
+            elif "taskOutputArtifact" in src:
+                ref = src["taskOutputArtifact"]
+                producer = self.results[scope + ref["producerTask"]]
+                a_out[name] = producer.artifacts[ref["outputArtifactKey"]]
+            else:
+                raise ir.IRError(
+                    f"task '{task.name}': input artifact '{name}' uses "
+                    f"{sorted(src)}, which the local runner does not support"
+                )
+        return p_out, a_out
+
+    def _run_dag(
+        self,
+        dag: dict[str, Any],
+        params: dict[str, Any],
+        artifacts: dict[str, Artifact],
+        prefix: str,
+    ) -> None:
+        for task in ir.topological(dag.get("tasks", {})):
+            key = prefix + task.name
+            upstream_skipped = any(
+                self.results[prefix + d].status == "skipped" for d in task.depends_on
+            )
+            component = self.spec["components"][task.component]
+            if upstream_skipped:
+                self._skip(key, component, "an upstream task was skipped")
+                continue
+            t_params, t_artifacts = self._resolve_inputs(task, params, artifacts, prefix)
+            if task.condition and not ir.evaluate_condition(task.condition, t_params):
+                self._skip(key, component, f"condition false: {task.condition}")
+                continue
+            if "dag" in component:
+                self.results[key] = TaskResult(key, "succeeded")
+                self._run_dag(component["dag"], t_params, t_artifacts, prefix=key + "/")
+            else:
+                self.results[key] = self._run_container(key, task, component, t_params, t_artifacts)
+
+    def _skip(self, key: str, component: dict[str, Any], why: str) -> None:
+        self.results[key] = TaskResult(key, "skipped", reason=why)
+        skipped = (
+            list(ir.executor_tasks(self.spec, component["dag"])) if "dag" in component else [key]
+        )
+        for name in skipped:
+            self.done += 1
+            print(f"[{self.done}/{self.total}] {name}: skipped ({why})", flush=True)
+
+    def _run_container(
+        self,
+        key: str,
+        task: ir.Task,
+        component: dict[str, Any],
+        params: dict[str, Any],
+        inputs: dict[str, Artifact],
+    ) -> TaskResult:
+        executor = self.spec["deploymentSpec"]["executors"][component["executorLabel"]]
+        if "container" not in executor:
+            raise ir.IRError(f"task '{key}': executor kind {sorted(executor)} is not a container")
+        container = executor["container"]
+        task_dir = self.run_dir / key.replace("/", "__")
+        out_dir = task_dir / "_kfp"
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+        outputs = component.get("outputDefinitions", {})
+        out_artifacts = {
+            name: Artifact(name, str((task_dir / name).resolve()), d["artifactType"]["schemaTitle"])
+            for name, d in outputs.get("artifacts", {}).items()
+        }
+        out_params = {name: out_dir / "parameters" / name for name in outputs.get("parameters", {})}
+        for path in out_params.values():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        output_file = out_dir / "executor_output.json"
+        executor_input = {
+            "inputs": {
+                "parameterValues": params,
+                "artifacts": {n: {"artifacts": [a.runtime()]} for n, a in inputs.items()},
+            },
+            "outputs": {
+                "artifacts": {n: {"artifacts": [a.runtime()]} for n, a in out_artifacts.items()},
+                "parameters": {n: {"outputFile": str(p)} for n, p in out_params.items()},
+                "outputFile": str(output_file),
+            },
+        }
+        context = _Context(
+            self, key, params, inputs, out_artifacts, out_params, output_file, executor_input
+        )
+        command = [context.substitute(a) for a in container.get("command", [])]
+        args = [context.substitute(a) for a in container.get("args", [])]
+        argv = command + args
+        if argv and argv[0] in ("python", "python3"):
+            argv[0] = sys.executable  # the same environment the runner itself runs in
+
+        self.done += 1
+        label = f"[{self.done}/{self.total}] {task.display_name}"
+        print(f"{label}: running", flush=True)
+        log_path = task_dir / "log.txt"
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (str(self.cwd), os.environ.get("PYTHONPATH", "")) if p
+            ),
+            "PYTHONUNBUFFERED": "1",
+        }
+        for item in container.get("env", []):
+            env[item["name"]] = context.substitute(item.get("value", ""))
+        started = time.monotonic()
+        with log_path.open("w", encoding="utf-8") as log_file:
+            log_file.write("$ " + " ".join(argv) + "\n")
+            log_file.flush()
+            proc = subprocess.Popen(
+                argv,
+                cwd=self.cwd,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+            )
+            assert proc.stdout is not None
+            live = sys.stdout.isatty() and not self.stream_logs
+            for line in proc.stdout:
+                log_file.write(line)
+                if self.stream_logs:
+                    print(f"  {task.display_name} | {line}", end="", flush=True)
+                elif live and line.strip():
+                    _status_line(f"{label}: {time.monotonic() - started:.0f}s | {line.strip()}")
+            returncode = proc.wait()
+            if live:
+                _status_line("")
+        seconds = time.monotonic() - started
+        result = TaskResult(
+            key,
+            "succeeded" if returncode == 0 else "failed",
+            seconds,
+            log=str(log_path),
+            artifacts=out_artifacts,
+        )
+        if returncode != 0:
+            self.results[key] = result
+            tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-12:]
+            print(
+                f"{label}: FAILED after {seconds:.1f}s (exit {returncode}); last lines of "
+                f"{log_path}:",
+                flush=True,
+            )
+            for line in tail:
+                print(f"    {line}", flush=True)
+            raise TaskFailed(key, log_path, returncode)
+        self._collect_outputs(key, result, outputs, out_params, output_file)
+        print(f"{label}: done in {seconds:.1f}s", flush=True)
+        return result
+
+    def _collect_outputs(
+        self,
+        key: str,
+        result: TaskResult,
+        outputs: dict[str, Any],
+        out_params: dict[str, Path],
+        output_file: Path,
+    ) -> None:
+        executor_output: dict[str, Any] = {}
+        if output_file.exists():
+            executor_output = json.loads(output_file.read_text())
+        for name, runtime in executor_output.get("artifacts", {}).items():
+            if name in result.artifacts:
+                result.artifacts[name].metadata = runtime["artifacts"][0].get("metadata", {})
+        given = executor_output.get("parameterValues", {})
+        for name, definition in outputs.get("parameters", {}).items():
+            kind = definition["parameterType"]
+            if name in given:
+                result.parameters[name] = coerce_parameter(name, given[name], kind)
+            elif out_params[name].exists():
+                result.parameters[name] = coerce_parameter(name, out_params[name].read_text(), kind)
+            else:
+                raise TaskFailed(key, Path(result.log or ""), 0) from ir.IRError(
+                    f"task '{key}' did not write its output parameter '{name}'"
+                )
+        for name, artifact in result.artifacts.items():
+            if not Path(artifact.path).exists():
+                raise ir.IRError(
+                    f"task '{key}' exited 0 but did not write its output "
+                    f"artifact '{name}' at {artifact.path}"
+                )
+
+
+@dataclass
+class _Context:
+    runner: LocalRunner
+    task: str
+    params: dict[str, Any]
+    inputs: dict[str, Artifact]
+    outputs: dict[str, Artifact]
+    out_params: dict[str, Path]
+    output_file: Path
+    executor_input: dict[str, Any]
+
+    def substitute(self, text: str) -> str:
+        if text.startswith("{") and not text.startswith("{{"):
+            raise ir.IRError(
+                f"task '{self.task}': structured placeholder {text[:60]!r} "
+                "(IfPresent/Concat) is not supported by the local runner"
+            )
+        return _PLACEHOLDER.sub(lambda m: self._one(m.group(0)), text)
+
+    def _one(self, placeholder: str) -> str:
+        simple = {
+            "{{$}}": lambda: json.dumps(self.executor_input),
+            "{{$.outputs.output_file}}": lambda: str(self.output_file),
+            "{{$.pipeline_job_name}}": lambda: self.runner.job_name,
+            "{{$.pipeline_job_resource_name}}": lambda: self.runner.job_name,
+            "{{$.pipeline_job_uuid}}": lambda: self.runner.job_id,
+            "{{$.pipeline_task_name}}": lambda: self.task,
+            "{{$.pipeline_task_uuid}}": lambda: str(uuid.uuid5(uuid.NAMESPACE_URL, self.task)),
+            "{{$.pipeline_root}}": lambda: str(self.runner.run_dir.resolve()),
+        }
+        if placeholder in simple:
+            return simple[placeholder]()
+        match = _IO.match(placeholder)
+        if match:
+            direction, kind, name, attr = match.groups()
+            try:
+                if kind == "parameters" and direction == "inputs" and attr is None:
+                    return render_parameter(self.params[name])
+                if kind == "parameters" and direction == "outputs" and attr == "output_file":
+                    return str(self.out_params[name])
+                if kind == "artifacts" and attr in ("path", "uri"):
+                    artifact = (self.inputs if direction == "inputs" else self.outputs)[name]
+                    return artifact.path if attr == "path" else artifact.uri
+                if kind == "artifacts" and attr == "metadata":
+                    return json.dumps(self.inputs[name].metadata)
+            except KeyError:
+                raise ir.IRError(
+                    f"task '{self.task}': placeholder {placeholder} names "
+                    f"'{name}', which the task does not have"
+                ) from None
+        raise ir.IRError(
+            f"task '{self.task}': placeholder {placeholder} is not supported by the local runner"
+        )
+
+
+def _status_line(text: str) -> None:
+    """Overwrite one terminal line with the running task's latest log line."""
+    width = shutil.get_terminal_size((100, 20)).columns - 1
+    sys.stdout.write("\r\033[K" + text[:width])
+    sys.stdout.flush()
+
+
+def write_record(
+    run_dir: Path,
+    pipeline: str,
+    arguments: dict[str, Any],
+    results: dict[str, TaskResult],
+    status: str,
+    started: str,
+    seconds: float,
+) -> Path:
+    record = {
+        "pipeline": pipeline,
+        "status": status,
+        "started_utc": started,
+        "seconds": round(seconds, 1),
+        "arguments": arguments,
+        "tasks": {
+            k: {
+                **asdict(r),
+                "seconds": round(r.seconds, 1),
+                "artifacts": {n: asdict(a) for n, a in r.artifacts.items()},
+            }
+            for k, r in results.items()
+        },
+    }
+    path = run_dir / "run.json"
+    path.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    return path
+
+
+def utc_stamp() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")

@@ -1,0 +1,81 @@
+"""Dataset build: a deterministic, leakage-free group split written as TFRecords."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from components.dataset.split import DatasetConfig, assign_split, bucket
+from tests.conftest import REPO, run_cli
+
+CFG = DatasetConfig(
+    group_key="movie_name",
+    salt="s",
+    splits={"train": 80, "eval": 10, "test": 10},
+    features={"text": "string", "movie_name": "string", "label": "int"},
+)
+
+
+def test_bucket_is_stable_and_salted() -> None:
+    assert bucket("the_matrix", "s") == bucket("the_matrix", "s")
+    assert [bucket(f"m{i}", "a") for i in range(50)] != [bucket(f"m{i}", "b") for i in range(50)]
+    shares = [assign_split(f"movie-{i}", CFG) for i in range(5000)]
+    assert abs(shares.count("train") / 5000 - 0.8) < 0.03
+    assert abs(shares.count("test") / 5000 - 0.1) < 0.02
+
+
+def test_config_checks() -> None:
+    with pytest.raises(ValueError, match="adding up to 100"):
+        DatasetConfig(group_key="m", splits={"train": 90, "test": 20}, features={"m": "string"})
+    with pytest.raises(ValueError, match="group_key 'x' must be one of the features"):
+        DatasetConfig(group_key="x", splits={"train": 100}, features={"m": "string"})
+
+
+@pytest.mark.integration
+def test_dataset_output(built_dataset: Path) -> None:
+    import tensorflow as tf
+
+    stats = json.loads((built_dataset / "stats.json").read_text())
+    upstream = json.loads((built_dataset.parent / "records" / "stats.json").read_text())
+    assert stats["total_examples"] == upstream["rows_out"]
+    assert stats["leaked_groups"] == 0
+    seen: dict[str, set[str]] = {}
+    for split, info in stats["splits"].items():
+        assert info["examples"] > 0
+        assert sum(info["label_counts"].values()) == info["examples"]
+        files = sorted((built_dataset / split).glob("*.tfrecord.gz"))
+        assert [f.name for f in files] == info["files"]
+        ds = tf.data.TFRecordDataset([str(f) for f in files], compression_type="GZIP")
+        movies = set()
+        count = 0
+        for raw in ds:
+            example = tf.train.Example.FromString(raw.numpy())
+            movies.add(example.features.feature["movie_name"].bytes_list.value[0].decode())
+            assert example.features.feature["label"].int64_list.value[0] in (0, 1)
+            count += 1
+        assert count == info["examples"]
+        seen[split] = movies
+    assert not seen["train"] & seen["test"] and not seen["train"] & seen["eval"]
+    assert not seen["eval"] & seen["test"]
+    assert len(stats["splits"]["train"]["files"]) == 4  # shards from config
+
+
+@pytest.mark.integration
+def test_dataset_is_deterministic(tmp_path: Path, built_dataset: Path) -> None:
+    records = built_dataset.parent / "records"
+    out = tmp_path / "again"
+    result = run_cli(
+        "components.dataset",
+        "--records",
+        records,
+        "--config",
+        REPO / "config" / "reviews.yaml",
+        "--output",
+        out,
+    )
+    assert result.returncode == 0, result.stderr
+    first = json.loads((built_dataset / "stats.json").read_text())
+    second = json.loads((out / "stats.json").read_text())
+    assert first == second

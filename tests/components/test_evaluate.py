@@ -1,0 +1,90 @@
+"""Evaluate: metric maths, the blessing rule (NaN never blessed), and the CLI's KFP outputs."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from components.evaluate.metrics import EvaluateConfig, bless, classification_metrics, roc_points
+from tests.conftest import run_cli, small_config
+
+CFG = EvaluateConfig(floors={"roc_auc": 0.8}, max_regression={"roc_auc": 0.01})
+
+
+def test_metrics_on_known_scores() -> None:
+    labels = np.array([0, 0, 1, 1])
+    m = classification_metrics(labels, np.array([0.1, 0.6, 0.4, 0.9]))
+    assert m["roc_auc"] == pytest.approx(0.75)
+    assert m["accuracy"] == pytest.approx(0.5)
+    assert m["confusion_matrix"] == [[1, 1], [1, 1]]
+    points = roc_points(labels, np.array([0.1, 0.6, 0.4, 0.9]))
+    assert points[0]["falsePositiveRate"] == 0 and points[-1]["recall"] == 1
+
+
+def test_single_class_auc_is_nan_and_never_blessed() -> None:
+    m = classification_metrics(np.array([1, 1]), np.array([0.2, 0.9]))
+    assert math.isnan(m["roc_auc"])
+    blessed, reasons = bless(m, None, CFG)
+    assert not blessed and "roc_auc is missing or NaN" in reasons[0]
+
+
+def test_floor_and_regression() -> None:
+    assert bless({"roc_auc": 0.85}, None, CFG)[0]
+    assert not bless({"roc_auc": 0.79}, None, CFG)[0]
+    assert bless({"roc_auc": 0.85}, {"roc_auc": 0.855}, CFG)[0]  # within the allowed drop
+    ok, reasons = bless({"roc_auc": 0.85}, {"roc_auc": 0.87}, CFG)
+    assert not ok and "regresses the champion" in reasons[-1]
+    assert not bless({"roc_auc": 0.85}, {"roc_auc": float("nan")}, CFG)[0]
+    assert not bless({}, None, CFG)[0]
+
+
+@pytest.mark.integration
+def test_cli_writes_kfp_outputs(tmp_path: Path, trained_model: Path, built_dataset: Path) -> None:
+    out_file = tmp_path / "executor_output.json"
+    executor_input = {
+        "outputs": {
+            "artifacts": {
+                n: {"artifacts": [{"name": n, "uri": f"gs://b/{n}"}]}
+                for n in ("metrics", "classification_metrics", "report")
+            },
+            "parameters": {"blessed": {"outputFile": str(tmp_path / "blessed")}},
+            "outputFile": str(out_file),
+        }
+    }
+    result = run_cli(
+        "components.evaluate",
+        "--model",
+        trained_model,
+        "--dataset",
+        built_dataset,
+        "--config",
+        small_config(tmp_path),
+        "--registry-root",
+        tmp_path / "registry",
+        "--metrics",
+        tmp_path / "metrics",
+        "--classification-metrics",
+        tmp_path / "cm",
+        "--report",
+        tmp_path / "report",
+        "--blessed",
+        tmp_path / "blessed",
+        "--executor-input",
+        json.dumps(executor_input),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "blessed").read_text() == "true"  # floor 0.0 in the small config
+    metrics = json.loads((tmp_path / "metrics").read_text())
+    assert 0 <= metrics["roc_auc"] <= 1 and metrics["blessing"]["blessed"] is True
+    executor_output = json.loads(out_file.read_text())
+    meta = executor_output["artifacts"]["metrics"]["artifacts"][0]
+    assert meta["uri"] == "gs://b/metrics" and meta["metadata"]["roc_auc"] == metrics["roc_auc"]
+    cm = executor_output["artifacts"]["classification_metrics"]["artifacts"][0]["metadata"]
+    assert sum(sum(r["row"]) for r in cm["confusionMatrix"]["rows"]) == metrics["examples"]
+    assert executor_output["parameterValues"] == {"blessed": True}
+    html = (tmp_path / "report").read_text()
+    assert "BLESSED" in html and html.count("data:image/png;base64,") == 4

@@ -1,0 +1,164 @@
+"""Preprocess: schema checks as functions, transforms under TestPipeline, and the CLI's counts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from components.common.config import load_section
+from components.preprocess import pipeline as pp
+from components.preprocess.main import reconcile
+from components.preprocess.schema import PreprocessConfig, normalize, validate
+from tests.conftest import REPO, run_cli
+
+
+@pytest.fixture(scope="module")
+def config() -> PreprocessConfig:
+    return load_section(str(REPO / "config" / "reviews.yaml"), "preprocess", PreprocessConfig)
+
+
+def test_validate_names_field_and_expectation(config: PreprocessConfig) -> None:
+    ok = validate({"category": "fresh", "text": "good", "movie_name": "m"}, config)
+    assert ok == {"category": "fresh", "text": "good", "movie_name": "m"}
+    with pytest.raises(ValueError, match=r"field 'movie_name': required but missing"):
+        validate({"category": "fresh", "text": "good"}, config)
+    with pytest.raises(ValueError, match=r"field 'category': 'great' is not one of"):
+        validate({"category": "great", "text": "good", "movie_name": "m"}, config)
+    with pytest.raises(ValueError, match=r"field 'text': expected a string, got int 3"):
+        validate({"category": "fresh", "text": 3, "movie_name": "m"}, config)
+
+
+def test_nfkc_unifies_full_and_half_width() -> None:
+    record = normalize({"text": "ＡＢＣ１２３ ｶﾀｶﾅ", "other": "ＡＢＣ"}, ["text"])
+    assert record == {"text": "ABC123 カタカナ", "other": "ＡＢＣ"}
+
+
+def test_unknown_field_in_config_is_rejected() -> None:
+    with pytest.raises(ValueError, match=r"fields \['nope'\] are used but not declared"):
+        PreprocessConfig.model_validate(
+            {"schema": [{"name": "text"}], "label": {"field": "nope", "mapping": {"a": 1}}}
+        )
+
+
+def test_transforms_route_every_row(config: PreprocessConfig) -> None:
+    def row(n: int, fields: dict | None, error: str | None = None) -> dict:
+        return {"source": f"f.csv:{n}", "fields": fields, "raw": "r", "error": error}
+
+    rows = [
+        row(1, {"category": "fresh", "text": "Ｇood", "movie_name": "m"}),
+        row(2, {"category": "fresh", "text": "Good", "movie_name": "m"}),  # duplicate after NFKC
+        row(3, {"category": "plot", "text": "story", "movie_name": "m"}),
+        row(4, {"category": "rotten", "text": "", "movie_name": "m"}),
+        row(5, None, "field 'text' has bytes that are not valid UTF-8 (at char 3)"),
+    ]
+    with TestPipeline() as p:
+        split = p | beam.Create(rows) | pp.ValidateAndLabel(config)
+        deduped = (
+            split[pp.VALID]
+            | pp.NormalizeText(config.normalize_nfkc)
+            | pp.DropExactDuplicates(config.dedupe_on)
+        )
+        assert_that(
+            deduped[pp.VALID] | "Text" >> beam.Map(lambda r: (r["text"], r["label"])),
+            equal_to([("Good", 1)]),
+            label="valid",
+        )
+        assert_that(deduped[pp.DUPLICATE], equal_to(["f.csv:2"]), label="dups")
+        assert_that(split[pp.FILTERED], equal_to(["plot_summary_not_a_review"]), label="filtered")
+        assert_that(
+            split[pp.DEAD_LETTER] | beam.Map(lambda d: (d["source"], d["step"])),
+            equal_to([("f.csv:4", "validate"), ("f.csv:5", "read")]),
+            label="dead",
+        )
+
+
+def test_reconcile_refuses_a_mismatch() -> None:
+    counts = {
+        "rows_in": 10,
+        "rows_out": 5,
+        "dead_letter": 2,
+        "filtered": 2,
+        "duplicates_dropped": 0,
+    }
+    with pytest.raises(Exception, match="counts do not reconcile"):
+        reconcile(counts)
+    assert reconcile({**counts, "duplicates_dropped": 1})["rows_in"] == 10
+
+
+@pytest.mark.integration
+def test_cli_counts_reconcile_with_bad_rows(tmp_path: Path, sample_csv: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "sample.csv").write_bytes(sample_csv.read_bytes())
+    (src / "bad.csv").write_bytes(
+        b"category,text,movie_name\n"
+        b"fresh,caf\xe9,m1\n"  # not UTF-8
+        b"meh,ok text,m1\n"  # not an allowed category
+        b"rotten,only two\n"  # missing a column
+        b"fresh,A fine film.,m2\n"
+        b"fresh,A fine film.,m2\n"
+    )  # exact duplicate
+    raw = tmp_path / "raw"
+    assert run_cli("components.ingest", "--source", src, "--output", raw).returncode == 0
+    out = tmp_path / "pre"
+    result = run_cli(
+        "components.preprocess",
+        "--raw",
+        raw,
+        "--config",
+        REPO / "config" / "reviews.yaml",
+        "--output",
+        out,
+    )
+    assert result.returncode == 0, result.stderr
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["reconciled"] is True
+    assert stats["rows_in"] == stats["manifest_row_count"]
+    assert stats["rows_in"] == (
+        stats["rows_out"] + stats["dead_letter"] + stats["filtered"] + stats["duplicates_dropped"]
+    )
+    dead = [
+        json.loads(line)
+        for f in (out / "dead_letter").glob("*.jsonl")
+        for line in f.read_text().splitlines()
+    ]
+    bad = {d["source"].rsplit(":", 1)[1]: d for d in dead if "bad.csv" in d["source"]}
+    assert "not valid UTF-8" in bad["1"]["reason"] and "\\xe9" in bad["1"]["raw"]
+    assert "'meh' is not one of" in bad["2"]["reason"]
+    assert "expected 3 columns" in bad["3"]["reason"]
+    assert stats["duplicates_dropped"] >= 1
+    assert stats["filtered:plot_summary_not_a_review"] > 0
+    records = [
+        json.loads(line)
+        for f in (out / "records").glob("*.jsonl")
+        for line in f.read_text().splitlines()
+    ]
+    assert len(records) == stats["rows_out"]
+    assert {r["label"] for r in records} == {0, 1}
+    assert set(records[0]) == {"text", "movie_name", "label"}
+
+
+@pytest.mark.integration
+def test_cli_missing_column_fails_early(tmp_path: Path) -> None:
+    src = tmp_path / "x.csv"
+    src.write_text("category,text\nfresh,hello\n")
+    raw = tmp_path / "raw"
+    assert run_cli("components.ingest", "--source", src, "--output", raw).returncode == 0
+    result = run_cli(
+        "components.preprocess",
+        "--raw",
+        raw,
+        "--config",
+        REPO / "config" / "reviews.yaml",
+        "--output",
+        tmp_path / "pre",
+    )
+    assert result.returncode == 2
+    assert "missing required column(s) ['movie_name']" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "pre").exists()

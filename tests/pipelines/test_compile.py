@@ -1,0 +1,128 @@
+"""The compiled KFP IR: golden file, byte-identical recompiles, a valid PipelineSpec, and the
+settings a cluster needs (GPU, toleration, images from the one setting)."""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.common.images import image
+from pipelines import catalog, ir
+from pipelines.kfp.compile import compile_pipeline
+from tests.conftest import REPO
+
+GOLDEN = REPO / "tests" / "golden" / "kfp"
+
+
+def normalise(text: str) -> str:
+    """Drop what changes with the kfp release rather than with our pipeline."""
+    return re.sub(r"(sdkVersion: kfp-)\S+", r"\1<version>", text)
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("kfp")
+    return {name: compile_pipeline(name, out / f"{name}.yaml") for name in catalog.PIPELINES}
+
+
+@pytest.mark.parametrize("name", sorted(catalog.PIPELINES))
+def test_matches_golden(name: str, compiled: dict[str, Path]) -> None:
+    golden = GOLDEN / f"{name}.yaml"
+    fresh = normalise(compiled[name].read_text())
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(fresh)
+    assert golden.exists(), f"no golden file; run `make golden` to create {golden}"
+    assert fresh == golden.read_text(), f"{name} changed; review it, then `make golden`"
+
+
+@pytest.mark.parametrize("name", sorted(catalog.PIPELINES))
+def test_committed_manifest_is_fresh(name: str, compiled: dict[str, Path]) -> None:
+    committed = catalog.kfp_manifest(name)
+    assert committed.read_bytes() == compiled[name].read_bytes(), (
+        f"{committed} is stale; run `make compile` and commit it"
+    )
+
+
+def test_compiling_twice_gives_identical_bytes(tmp_path: Path) -> None:
+    """Separate processes with different environments: nothing volatile leaks in."""
+    outputs = []
+    for i, extra in enumerate(({}, {"HOME": str(tmp_path), "TZ": "Asia/Tokyo", "LANG": "C"})):
+        out = tmp_path / f"r{i}.yaml"
+        code = (
+            f"from pipelines.kfp.compile import compile_pipeline; "
+            f"compile_pipeline('retrain', __import__('pathlib').Path({str(out)!r}))"
+        )
+        subprocess.run(
+            [sys.executable, "-c", code], cwd=REPO, check=True, env={**os.environ, **extra}
+        )
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+
+
+def test_ir_is_a_valid_pipeline_spec(compiled: dict[str, Path]) -> None:
+    spec = ir.load(compiled["retrain"])  # parses into kfp's PipelineSpec proto
+    tasks = spec["root"]["dag"]["tasks"]
+    assert set(tasks) == {
+        "ingest",
+        "preprocess",
+        "build-dataset",
+        "train",
+        "evaluate",
+        "condition-1",
+    }
+    cond = tasks["condition-1"]["triggerPolicy"]["condition"]
+    assert cond == "inputs.parameter_values['pipelinechannel--evaluate-blessed'] == true"
+    assert set(spec["components"]["comp-condition-1"]["dag"]["tasks"]) == {"deploy"}
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert set(params) == {"data_uri", "config", "registry_root", "canary_percent"}
+
+
+def test_train_asks_for_a_gpu_and_tolerates_the_taint(compiled: dict[str, Path]) -> None:
+    docs = list(yaml.safe_load_all(compiled["retrain"].read_text()))
+    train = docs[0]["deploymentSpec"]["executors"]["exec-train"]["container"]
+    assert train["resources"]["accelerator"]["resourceType"] == "nvidia.com/gpu"
+    assert train["resources"]["accelerator"]["resourceCount"] == "1"
+    tolerations = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-train"][
+        "tolerations"
+    ]
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in tolerations
+
+
+def test_every_executor_runs_its_component_module_from_the_image_setting(
+    compiled: dict[str, Path],
+) -> None:
+    spec = ir.load(compiled["retrain"])
+    families = {
+        "ingest": "beam",
+        "preprocess": "beam",
+        "build-dataset": "tf",
+        "train": "tf-gpu",
+        "evaluate": "tf",
+        "deploy": "beam",
+    }
+    modules = {"build-dataset": "dataset"}
+    for label, executor in spec["deploymentSpec"]["executors"].items():
+        name = label.removeprefix("exec-")
+        container = executor["container"]
+        assert container["command"] == ["python", "-m", f"components.{modules.get(name, name)}"]
+        assert container["image"] == image(families[name])
+        assert "resourceCpuLimit" in container["resources"]
+
+
+def test_component_entry_points_do_not_import_kfp() -> None:
+    """main.py and the logic are plain Python; only component.py knows about KFP."""
+    for path in (REPO / "components").rglob("*.py"):
+        if path.name == "component.py":
+            continue
+        tree = ast.parse(path.read_text())
+        names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        names += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        assert not [n for n in names if n.split(".")[0] in ("kfp", "hera")], path

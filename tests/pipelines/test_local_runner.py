@@ -1,0 +1,93 @@
+"""The local runner executes the compiled IR end to end, honours dsl.If, and fails clearly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from components.common.registry import Registry
+from tests.conftest import run_cli, small_config
+
+
+def run_pipeline(tmp: Path, *params: str) -> tuple[int, str, str, Path | None]:
+    result = run_cli(
+        "pipelines",
+        "run",
+        "retrain",
+        "--runs-dir",
+        tmp / "runs",
+        *[arg for p in params for arg in ("-p", p)],
+    )
+    runs = sorted((tmp / "runs").glob("retrain-*")) if (tmp / "runs").exists() else []
+    return result.returncode, result.stdout, result.stderr, runs[-1] if runs else None
+
+
+@pytest.mark.integration
+def test_run_publishes_then_a_worse_candidate_is_not_deployed(
+    tmp_path: Path, sample_csv: Path
+) -> None:
+    registry = tmp_path / "registry"
+    code, out, err, run_dir = run_pipeline(
+        tmp_path,
+        f"data_uri={sample_csv}",
+        f"config={small_config(tmp_path)}",
+        f"registry_root={registry}",
+        "canary_percent=20",
+    )
+    assert code == 0, out + err
+    assert run_dir is not None
+    for i, task in enumerate(["ingest", "preprocess", "dataset", "train", "evaluate", "deploy"]):
+        assert f"[{i + 1}/6] {task}: done in" in out
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "succeeded"
+    assert record["arguments"]["canary_percent"] == 20
+    assert {t: r["status"] for t, r in record["tasks"].items()} == {
+        "ingest": "succeeded",
+        "preprocess": "succeeded",
+        "build-dataset": "succeeded",
+        "train": "succeeded",
+        "evaluate": "succeeded",
+        "condition-1": "succeeded",
+        "condition-1/deploy": "succeeded",
+    }
+    for task in record["tasks"].values():
+        if task["log"]:
+            assert Path(task["log"]).read_text().startswith("$ ")
+    metrics = record["tasks"]["evaluate"]["artifacts"]["metrics"]
+    assert metrics["metadata"]["roc_auc"] > 0  # read back from the executor output
+    assert "model " in out and "metrics " in out and "HTML report " in out
+    assert f'"uri": "{registry}/reviews-sentiment/versions/v' in out
+    first = Registry(str(registry), "reviews-sentiment").champion()
+    assert first is not None
+
+    # Second run: a floor no model meets, so evaluate says no and deploy is skipped.
+    (tmp_path / "strict").mkdir()
+    strict = small_config(tmp_path / "strict", evaluate={"floors": {"roc_auc": 0.999}})
+    code, out, err, run_dir = run_pipeline(
+        tmp_path, f"data_uri={sample_csv}", f"config={strict}", f"registry_root={registry}"
+    )
+    assert code == 0, out + err
+    assert "[6/6] deploy: skipped (condition false" in out
+    assert "skipped      condition-1: condition false" in out
+    assert run_dir is not None
+    evaluation = json.loads((run_dir / "evaluate" / "metrics").read_text())
+    assert evaluation["blessing"]["blessed"] is False
+    assert evaluation["blessing"]["champion_version"] == first["version"]
+    assert Registry(str(registry), "reviews-sentiment").champion() == first
+
+
+def test_failure_names_the_task_and_its_log(tmp_path: Path) -> None:
+    code, out, err, run_dir = run_pipeline(tmp_path, f"data_uri={tmp_path}/missing.csv")
+    assert code == 1
+    assert run_dir is not None
+    log = run_dir / "ingest" / "log.txt"
+    assert f"task 'ingest' failed with exit code 2; log: {log}" in err
+    assert "matched no files" in out  # the log's last lines are shown
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "failed"
+
+
+def test_unknown_parameter_is_rejected(tmp_path: Path) -> None:
+    code, _, err, _ = run_pipeline(tmp_path, "epochs=3")
+    assert code == 2 and "unknown pipeline parameter(s) ['epochs']" in err

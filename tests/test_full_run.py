@@ -1,0 +1,55 @@
+"""Acceptance: the compiled retraining DAG, run locally on the full review corpus.
+
+Marked slow (about 6 minutes on 2 cores): `make test-slow`, and CI runs it. Wall time is measured
+by bench/e2e.py, not asserted here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from components.common.registry import Registry
+from tests.conftest import run_cli
+
+
+@pytest.mark.slow
+def test_full_corpus_run(tmp_path: Path) -> None:
+    registry = tmp_path / "registry"
+    result = run_cli(
+        "pipelines",
+        "run",
+        "retrain",
+        "--runs-dir",
+        tmp_path / "runs",
+        "-p",
+        f"registry_root={registry}",
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (run_dir,) = (tmp_path / "runs").glob("retrain-*")
+    tasks = json.loads((run_dir / "run.json").read_text())["tasks"]
+
+    def out(task: str, name: str) -> Path:
+        return Path(tasks[task]["artifacts"][name]["uri"])
+
+    manifest = json.loads((out("ingest", "raw") / "manifest.json").read_text())
+    assert manifest["row_count"] == 13905
+    pre = json.loads((out("preprocess", "records") / "stats.json").read_text())
+    assert pre["rows_in"] == 13905
+    assert pre["rows_in"] == (
+        pre["rows_out"] + pre["dead_letter"] + pre["filtered"] + pre["duplicates_dropped"]
+    )
+    # 1,097 plot rows: filtered by the declared rule, or dead-lettered when their text is empty.
+    assert pre["filtered:plot_summary_not_a_review"] + pre["dead_letter"] == 1097
+    data = json.loads((out("build-dataset", "dataset") / "stats.json").read_text())
+    assert data["leaked_groups"] == 0 and data["total_examples"] == pre["rows_out"]
+
+    metrics = json.loads(out("evaluate", "metrics").read_text())
+    assert metrics["roc_auc"] >= 0.80, metrics
+    assert metrics["blessing"]["blessed"] is True
+    champion = Registry(str(registry), "reviews-sentiment").champion()
+    assert champion is not None
+    record = json.loads(out("condition-1/deploy", "record").read_text())
+    assert champion["version"] == record["version"]
