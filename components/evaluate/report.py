@@ -33,6 +33,7 @@ def plots(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
     from sklearn.metrics import precision_recall_curve, roc_curve
 
     out = []
@@ -90,6 +91,7 @@ def plots(
                     ls="-" if key.startswith("val") else ":",
                 )
         ax.set(xlabel="epoch", title="Training history")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend()
         out.append(("Training history", _png(fig)))
     return out

@@ -349,8 +349,9 @@ class LocalRunner:
             elif out_params[name].exists():
                 result.parameters[name] = coerce_parameter(name, out_params[name].read_text(), kind)
             else:
-                raise TaskFailed(key, Path(result.log or ""), 0) from ir.IRError(
-                    f"task '{key}' did not write its output parameter '{name}'"
+                raise ir.IRError(
+                    f"task '{key}' exited 0 but did not write its output parameter '{name}'; "
+                    f"log: {result.log}"
                 )
         for name, artifact in result.artifacts.items():
             if not Path(artifact.path).exists():

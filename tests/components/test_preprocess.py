@@ -103,6 +103,10 @@ def test_cli_counts_reconcile_with_bad_rows(tmp_path: Path, sample_csv: Path) ->
         b"fresh,A fine film.,m2\n"
         b"fresh,A fine film.,m2\n"
     )  # exact duplicate
+    (src / "typed.jsonl").write_text(
+        '{"category": "fresh", "text": 5, "movie_name": "m3"}\n'
+        '{"category": "rotten", "text": "Flat.", "movie_name": "m3"}\n'
+    )
     raw = tmp_path / "raw"
     assert run_cli("components.ingest", "--source", src, "--output", raw).returncode == 0
     out = tmp_path / "pre"
@@ -131,6 +135,9 @@ def test_cli_counts_reconcile_with_bad_rows(tmp_path: Path, sample_csv: Path) ->
     assert "not valid UTF-8" in bad["1"]["reason"] and "\\xe9" in bad["1"]["raw"]
     assert "'meh' is not one of" in bad["2"]["reason"]
     assert "expected 3 columns" in bad["3"]["reason"]
+    (typed,) = [d for d in dead if "typed.jsonl" in d["source"]]
+    assert typed["source"].endswith("typed.jsonl:1")
+    assert typed["reason"] == "field 'text': expected a string, got int 5"
     assert stats["duplicates_dropped"] >= 1
     assert stats["filtered:plot_summary_not_a_review"] > 0
     records = [
