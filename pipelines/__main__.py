@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipelines import catalog, ir
+from pipelines import catalog, ir, platform
 
 HIGHLIGHT = {
     "system.Model": "model",
@@ -28,7 +28,7 @@ def _compile(args: argparse.Namespace) -> int:
     from pipelines.kfp.compile import compile_pipeline
 
     for name in args.names or sorted(catalog.PIPELINES):
-        print(compile_pipeline(name).relative_to(catalog.REPO_ROOT))
+        print(compile_pipeline(name, platform_file=args.platform).relative_to(catalog.REPO_ROOT))
     return 0
 
 
@@ -56,7 +56,12 @@ def _run(args: argparse.Namespace) -> int:
     started = utc_stamp()
     run_dir = Path(args.runs_dir) / f"{args.name}-{started}"
     runner = LocalRunner(
-        spec, run_dir, _parse_params(args.param), cwd=Path.cwd(), stream_logs=args.stream_logs
+        spec,
+        run_dir,
+        _parse_params(args.param),
+        cwd=Path.cwd(),
+        stream_logs=args.stream_logs,
+        local_gcs=None if args.real_gcs else Path(args.local_gcs),
     )
     print(f"run {run_dir} ({manifest}); parameters: {json.dumps(runner.arguments)}")
     t0 = time.monotonic()
@@ -94,6 +99,15 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _preflight(args: argparse.Namespace) -> int:
+    from pipelines import preflight
+
+    checks = preflight.run_checks(
+        platform.load(args.platform), preflight.real_kubectl(args.context)
+    )
+    return preflight.report(checks)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pipelines",
@@ -106,6 +120,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "names",
         nargs="*",
         help=f"pipelines to compile (default: all of {sorted(catalog.PIPELINES)})",
+    )
+    c.add_argument(
+        "--platform",
+        type=Path,
+        default=platform.DEFAULT_PLATFORM,
+        help="platform settings from Terraform (default: config/platform.json)",
     )
     c.set_defaults(func=_compile)
     r = sub.add_parser("run", help="run a compiled pipeline locally (no cluster, no Docker)")
@@ -121,11 +141,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs)")
     r.add_argument("--manifest", default=None, help="compiled IR (default: manifests/kfp/NAME)")
     r.add_argument("--stream-logs", action="store_true", help="echo task logs while running")
+    r.add_argument(
+        "--local-gcs",
+        default="local-gcs",
+        help="folder that stands in for gs:// buckets in parameters (default: local-gcs)",
+    )
+    r.add_argument(
+        "--real-gcs",
+        action="store_true",
+        help="pass gs:// parameters through unchanged (needs GCS credentials)",
+    )
     r.set_defaults(func=_run)
+    f = sub.add_parser("preflight", help="check a kube context has what the manifests need")
+    f.add_argument("--context", default=None, help="kube context (default: the current one)")
+    f.add_argument("--platform", type=Path, default=platform.DEFAULT_PLATFORM)
+    f.set_defaults(func=_preflight)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except ir.IRError as err:
+    except (ir.IRError, platform.PlatformError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -6,18 +6,20 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+from pipelines.platform import Platform
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MANIFESTS = REPO_ROOT / "manifests"
 
-# name -> "module:function"; each is one DAG written with kfp.dsl.
-PIPELINES = {"retrain": "pipelines.retrain:retrain"}
+# name -> "module:builder"; each builder takes the platform settings and returns one kfp.dsl DAG.
+PIPELINES = {"retrain": "pipelines.retrain:build"}
 
 
-def load(name: str) -> Any:
+def load(name: str, platform: Platform) -> Any:
     if name not in PIPELINES:
         raise KeyError(f"unknown pipeline '{name}'; known: {sorted(PIPELINES)}")
     module, _, attr = PIPELINES[name].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return getattr(importlib.import_module(module), attr)(platform)
 
 
 def kfp_manifest(name: str) -> Path:

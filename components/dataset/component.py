@@ -1,15 +1,25 @@
 """KFP interface of the dataset step (Apache Beam writing TFRecord shards)."""
 
+from typing import Any
+
 from kfp import dsl
 
-from components.common.images import image
+# Image family (components/images.yaml) this step runs in.
+FAMILY = "tf"
 
 
-@dsl.container_component
-def build_dataset(records: dsl.Input[dsl.Dataset], config: str, dataset: dsl.Output[dsl.Dataset]):
-    """Deterministic group-hash split into train/eval/test TFRecords with per-split stats."""
-    return dsl.ContainerSpec(
-        image=image("tf"),
-        command=["python", "-m", "components.dataset"],
-        args=["--records", records.path, "--config", config, "--output", dataset.path],
-    )
+def component(image: str) -> Any:
+    """The KFP container component, running in `image` (a full image reference)."""
+
+    @dsl.container_component
+    def build_dataset(
+        records: dsl.Input[dsl.Dataset], config: str, dataset: dsl.Output[dsl.Dataset]
+    ):
+        """Deterministic group-hash split into train/eval/test TFRecords with per-split stats."""
+        return dsl.ContainerSpec(
+            image=image,
+            command=["python", "-m", "components.dataset"],
+            args=["--records", records.path, "--config", config, "--output", dataset.path],
+        )
+
+    return build_dataset

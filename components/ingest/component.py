@@ -1,15 +1,23 @@
 """KFP interface of the ingest step: a container component running `python -m components.ingest`."""
 
+from typing import Any
+
 from kfp import dsl
 
-from components.common.images import image
+# Image family (components/images.yaml) this step runs in.
+FAMILY = "beam"
 
 
-@dsl.container_component
-def ingest(source: str, raw: dsl.Output[dsl.Dataset], required_columns: str = ""):
-    """Snapshot raw files (CSV, JSONL, Parquet; local, gs:// or pkg://) with a manifest."""
-    return dsl.ContainerSpec(
-        image=image("beam"),
-        command=["python", "-m", "components.ingest"],
-        args=["--source", source, "--output", raw.path, "--required-columns", required_columns],
-    )
+def component(image: str) -> Any:
+    """The KFP container component, running in `image` (a full image reference)."""
+
+    @dsl.container_component
+    def ingest(source: str, raw: dsl.Output[dsl.Dataset], required_columns: str = ""):
+        """Snapshot raw files (CSV, JSONL, Parquet; local, gs:// or pkg://) with a manifest."""
+        return dsl.ContainerSpec(
+            image=image,
+            command=["python", "-m", "components.ingest"],
+            args=["--source", source, "--output", raw.path, "--required-columns", required_columns],
+        )
+
+    return ingest

@@ -1,15 +1,23 @@
 """KFP interface of the preprocess step (Apache Beam; DirectRunner unless Beam flags are added)."""
 
+from typing import Any
+
 from kfp import dsl
 
-from components.common.images import image
+# Image family (components/images.yaml) this step runs in.
+FAMILY = "beam"
 
 
-@dsl.container_component
-def preprocess(raw: dsl.Input[dsl.Dataset], config: str, records: dsl.Output[dsl.Dataset]):
-    """Validate against the config's schema, dead-letter bad rows, NFKC, drop exact duplicates."""
-    return dsl.ContainerSpec(
-        image=image("beam"),
-        command=["python", "-m", "components.preprocess"],
-        args=["--raw", raw.path, "--config", config, "--output", records.path],
-    )
+def component(image: str) -> Any:
+    """The KFP container component, running in `image` (a full image reference)."""
+
+    @dsl.container_component
+    def preprocess(raw: dsl.Input[dsl.Dataset], config: str, records: dsl.Output[dsl.Dataset]):
+        """Validate against the schema, dead-letter bad rows, NFKC, drop exact duplicates."""
+        return dsl.ContainerSpec(
+            image=image,
+            command=["python", "-m", "components.preprocess"],
+            args=["--raw", raw.path, "--config", config, "--output", records.path],
+        )
+
+    return preprocess

@@ -115,11 +115,13 @@ class LocalRunner:
         arguments: dict[str, Any],
         cwd: Path,
         stream_logs: bool = False,
+        local_gcs: Path | None = None,
     ) -> None:
         self.spec = spec
         self.run_dir = run_dir
         self.cwd = cwd
         self.stream_logs = stream_logs
+        self.local_gcs = local_gcs
         self.job_name = run_dir.name
         self.job_id = str(uuid.uuid5(uuid.NAMESPACE_URL, str(run_dir.resolve())))
         self.results: dict[str, TaskResult] = {}
@@ -145,7 +147,17 @@ class LocalRunner:
                 )
             elif not definition.get("isOptional"):
                 raise ir.IRError(f"pipeline parameter '{name}' is required and has no default")
+        if self.local_gcs is not None:
+            out = {k: self._local_bucket(k, v) for k, v in out.items()}
         return out
+
+    def _local_bucket(self, name: str, value: Any) -> Any:
+        """gs://bucket/path -> <local_gcs>/bucket/path: a local folder stands in for the bucket."""
+        if not (isinstance(value, str) and value.startswith("gs://")) or self.local_gcs is None:
+            return value
+        local = (self.local_gcs / value.removeprefix("gs://")).resolve()
+        print(f"{name}: {value} -> {local} (local folder standing in for the bucket)")
+        return str(local)
 
     # ---- running -----------------------------------------------------------------------------
     def run(self) -> dict[str, TaskResult]:
@@ -281,7 +293,7 @@ class LocalRunner:
         for item in container.get("env", []):
             env[item["name"]] = context.substitute(item.get("value", ""))
         started = time.monotonic()
-        with log_path.open("w", encoding="utf-8") as log_file:
+        with log_path.open("w", encoding="utf-8", buffering=1) as log_file:
             log_file.write("$ " + " ".join(argv) + "\n")
             log_file.flush()
             proc = subprocess.Popen(

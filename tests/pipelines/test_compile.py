@@ -4,6 +4,7 @@ settings a cluster needs (GPU, toleration, images from the one setting)."""
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 import yaml
 
 from components.common.images import image
-from pipelines import catalog, ir
+from pipelines import catalog, ir, platform
 from pipelines.kfp.compile import compile_pipeline
 from tests.conftest import REPO
 
@@ -85,21 +86,59 @@ def test_ir_is_a_valid_pipeline_spec(compiled: dict[str, Path]) -> None:
     assert set(params) == {"data_uri", "config", "registry_root", "canary_percent"}
 
 
-def test_train_asks_for_a_gpu_and_tolerates_the_taint(compiled: dict[str, Path]) -> None:
-    docs = list(yaml.safe_load_all(compiled["retrain"].read_text()))
+def _platform_settings(compiled_file: Path) -> tuple[dict, dict, dict]:
+    docs = list(yaml.safe_load_all(compiled_file.read_text()))
     train = docs[0]["deploymentSpec"]["executors"]["exec-train"]["container"]
+    k8s = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-train"]
+    root = docs[0]["root"]["inputDefinitions"]["parameters"]
+    return train, k8s, root
+
+
+def test_train_asks_for_a_gpu_on_the_gpu_pool(compiled: dict[str, Path]) -> None:
+    train, k8s, _ = _platform_settings(compiled["retrain"])
     assert train["resources"]["accelerator"]["resourceType"] == "nvidia.com/gpu"
     assert train["resources"]["accelerator"]["resourceCount"] == "1"
-    tolerations = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-train"][
-        "tolerations"
+    assert k8s["nodeSelector"] == {"labels": {"retrain-pipelines/pool": "gpu"}}
+    assert k8s["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}
     ]
-    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in tolerations
+
+
+def test_manifests_follow_the_platform_file(tmp_path: Path) -> None:
+    """Terraform's outputs drive the GPU node selector, tolerations, bucket and registry."""
+    settings = json.loads(platform.DEFAULT_PLATFORM.read_text())
+    settings["gpu"]["node_selector"] = {"cloud.google.com/gke-accelerator": "nvidia-h100-80gb"}
+    settings["gpu"]["tolerations"] = [
+        {"key": "dedicated", "value": "training", "effect": "NoExecute"}
+    ]
+    settings["buckets"]["models"] = "gs://other-models"
+    settings["image_registry"] = "europe-docker.pkg.dev/p/r"
+    changed = tmp_path / "platform.json"
+    changed.write_text(json.dumps(settings))
+    out = compile_pipeline("retrain", tmp_path / "retrain.yaml", platform_file=changed)
+    train, k8s, root = _platform_settings(out)
+    assert k8s["nodeSelector"] == {
+        "labels": {"cloud.google.com/gke-accelerator": "nvidia-h100-80gb"}
+    }
+    assert k8s["tolerations"] == [
+        {"key": "dedicated", "operator": "Equal", "value": "training", "effect": "NoExecute"}
+    ]
+    assert root["registry_root"]["defaultValue"] == "gs://other-models/registry"
+    assert train["image"].startswith("europe-docker.pkg.dev/p/r/retrain-tf-gpu")
+
+
+def test_a_broken_platform_file_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "platform.json"
+    bad.write_text(json.dumps({"region": "x"}))
+    with pytest.raises(platform.PlatformError, match=r"platform.json: project_id: Field required"):
+        compile_pipeline("retrain", tmp_path / "r.yaml", platform_file=bad)
 
 
 def test_every_executor_runs_its_component_module_from_the_image_setting(
     compiled: dict[str, Path],
 ) -> None:
     spec = ir.load(compiled["retrain"])
+    registry = platform.load().image_registry
     families = {
         "ingest": "beam",
         "preprocess": "beam",
@@ -113,7 +152,7 @@ def test_every_executor_runs_its_component_module_from_the_image_setting(
         name = label.removeprefix("exec-")
         container = executor["container"]
         assert container["command"] == ["python", "-m", f"components.{modules.get(name, name)}"]
-        assert container["image"] == image(families[name])
+        assert container["image"] == image(families[name], registry)
         assert "resourceCpuLimit" in container["resources"]
 
 

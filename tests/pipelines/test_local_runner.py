@@ -79,12 +79,26 @@ def test_run_publishes_then_a_worse_candidate_is_not_deployed(
 
 
 def test_failure_names_the_task_and_its_log(tmp_path: Path) -> None:
-    code, out, err, run_dir = run_pipeline(tmp_path, f"data_uri={tmp_path}/missing.csv")
-    assert code == 1
-    assert run_dir is not None
+    """A gs:// parameter maps to the local folder standing in for the bucket; ingest finds no
+    file there, and the run stops naming the task and its log."""
+    result = run_cli(
+        "pipelines",
+        "run",
+        "retrain",
+        "--runs-dir",
+        tmp_path / "runs",
+        "--local-gcs",
+        tmp_path / "gcs",
+        "-p",
+        "data_uri=gs://raw-data/reviews.csv",
+    )
+    assert result.returncode == 1
+    local = tmp_path / "gcs" / "raw-data" / "reviews.csv"
+    assert f"data_uri: gs://raw-data/reviews.csv -> {local}" in result.stdout
+    (run_dir,) = (tmp_path / "runs").glob("retrain-*")
     log = run_dir / "ingest" / "log.txt"
-    assert f"task 'ingest' failed with exit code 2; log: {log}" in err
-    assert "matched no files" in out  # the log's last lines are shown
+    assert f"task 'ingest' failed with exit code 2; log: {log}" in result.stderr
+    assert f"{local}: matched no files" in result.stdout  # the log's last lines are shown
     assert json.loads((run_dir / "run.json").read_text())["status"] == "failed"
 
 

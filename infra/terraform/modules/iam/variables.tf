@@ -1,0 +1,34 @@
+variable "bucket_names" {
+  description = "Bucket names by role, from modules/buckets: data is read, artifacts and models are written."
+  type = object({
+    data      = string
+    artifacts = string
+    models    = string
+  })
+}
+
+variable "kubernetes_service_accounts" {
+  description = "Kubernetes service accounts (namespace and name) that act as the pipeline service account through Workload Identity: the one the Argo and KFP manifests run as."
+  type = list(object({
+    namespace = string
+    name      = string
+  }))
+  default = [
+    { namespace = "ml-pipelines", name = "pipeline-runner" },
+    { namespace = "kubeflow", name = "pipeline-runner" },
+  ]
+}
+
+variable "prefix" {
+  description = "Prefix of the service account ids."
+  type        = string
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,17}$", var.prefix))
+    error_message = "prefix must match ^[a-z][a-z0-9-]{1,17}$ (service account ids are at most 30 characters)."
+  }
+}
+
+variable "project_id" {
+  description = "Project of the service accounts and the cluster."
+  type        = string
+}
