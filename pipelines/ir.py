@@ -123,6 +123,13 @@ def evaluate_condition(condition: str, parameters: dict[str, Any]) -> bool:
         return var
 
     text = _PARAM_REF.sub(ref, condition)
+
+    def literal(match: re.Match[str]) -> str:  # keep '!' or '&&' inside strings untouched
+        var = f"_p{len(names)}"
+        names[var] = ast.literal_eval(match.group(0))
+        return var
+
+    text = re.sub(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", literal, text)
     text = re.sub(r"\btrue\b", "True", text)
     text = re.sub(r"\bfalse\b", "False", text)
     text = re.sub(r"\bnull\b", "None", text)

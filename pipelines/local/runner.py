@@ -175,8 +175,9 @@ class LocalRunner:
                 p_out[name] = params[src["componentInputParameter"]]
             elif "taskOutputParameter" in src:
                 ref = src["taskOutputParameter"]
-                producer = self.results[scope + ref["producerTask"]]
-                p_out[name] = producer.parameters[ref["outputParameterKey"]]
+                p_out[name] = self._upstream(
+                    task, scope, ref, "parameters", ref["outputParameterKey"]
+                )
             elif "runtimeValue" in src:
                 p_out[name] = src["runtimeValue"]["constant"]
             else:
@@ -190,14 +191,26 @@ class LocalRunner:
                 a_out[name] = artifacts[src["componentInputArtifact"]]
             elif "taskOutputArtifact" in src:
                 ref = src["taskOutputArtifact"]
-                producer = self.results[scope + ref["producerTask"]]
-                a_out[name] = producer.artifacts[ref["outputArtifactKey"]]
+                a_out[name] = self._upstream(
+                    task, scope, ref, "artifacts", ref["outputArtifactKey"]
+                )
             else:
                 raise ir.IRError(
                     f"task '{task.name}': input artifact '{name}' uses "
                     f"{sorted(src)}, which the local runner does not support"
                 )
         return p_out, a_out
+
+    def _upstream(self, task: ir.Task, scope: str, ref: dict[str, Any], kind: str, key: str) -> Any:
+        producer = self.results[scope + ref["producerTask"]]
+        outputs = getattr(producer, kind)
+        if key not in outputs:
+            raise ir.IRError(
+                f"task '{task.name}' reads {kind[:-1]} '{key}' of '{ref['producerTask']}', which "
+                "has none by that name (outputs of sub-DAGs such as dsl.If/dsl.OneOf are not "
+                "supported by the local runner)"
+            )
+        return outputs[key]
 
     def _run_dag(
         self,
@@ -208,6 +221,13 @@ class LocalRunner:
     ) -> None:
         for task in ir.topological(dag.get("tasks", {})):
             key = prefix + task.name
+            if "iteratorPolicy" in task.spec or any(
+                k in task.spec for k in ("parameterIterator", "artifactIterator")
+            ):
+                raise ir.IRError(
+                    f"task '{key}' is a dsl.ParallelFor loop, which the local "
+                    "runner does not support yet"
+                )
             upstream_skipped = any(
                 self.results[prefix + d].status == "skipped" for d in task.depends_on
             )

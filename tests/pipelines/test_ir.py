@@ -50,6 +50,7 @@ def test_topological_order_follows_data_and_explicit_dependencies() -> None:
             {"a": "x", "b": 0.7},
             False,
         ),
+        ("inputs.parameter_values['a'] == 'hi! && bye'", {"a": "hi! && bye"}, True),
     ],
 )
 def test_conditions(condition: str, params: dict, expected: bool) -> None:

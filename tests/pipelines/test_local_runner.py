@@ -105,3 +105,34 @@ def test_failure_names_the_task_and_its_log(tmp_path: Path) -> None:
 def test_unknown_parameter_is_rejected(tmp_path: Path) -> None:
     code, _, err, _ = run_pipeline(tmp_path, "epochs=3")
     assert code == 2 and "unknown pipeline parameter(s) ['epochs']" in err
+
+
+LOOP_PIPELINE = """
+from kfp import compiler, dsl
+
+@dsl.container_component
+def echo(word: str):
+    return dsl.ContainerSpec(image="python:3.11", command=["echo"], args=[word])
+
+@dsl.pipeline(name="loop")
+def loop():
+    with dsl.ParallelFor(["a", "b"]) as item:
+        echo(word=item)
+
+compiler.Compiler().compile(loop, {path!r})
+"""
+
+
+def test_unsupported_ir_feature_is_named(tmp_path: Path) -> None:
+    """A dsl.ParallelFor loop is refused with the task named, not run wrongly."""
+    import subprocess
+    import sys
+
+    from pipelines import ir
+    from pipelines.local.runner import LocalRunner
+
+    path = tmp_path / "loop.yaml"
+    subprocess.run([sys.executable, "-c", LOOP_PIPELINE.format(path=str(path))], check=True)
+    runner = LocalRunner(ir.load(path), tmp_path / "run", {}, cwd=tmp_path)
+    with pytest.raises(ir.IRError, match=r"task 'for-loop-\d+' is a dsl.ParallelFor loop"):
+        runner.run()
