@@ -24,6 +24,22 @@ from components.common.errors import InputDataError
 GCS_PREFIX = "gs://"
 
 
+def beam_filesystems() -> Any:
+    """Beam's FileSystems, ready for gs:// (and any scheme Beam knows).
+
+    Against a GCS emulator (STORAGE_EMULATOR_HOST set, as google-cloud-storage reads it) there are
+    no credentials to find, and Beam would spend about 30 s of retries looking before it connects
+    anonymously; it is told up front instead.
+    """
+    from apache_beam.io.filesystems import FileSystems
+
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        from apache_beam.internal.gcp import auth
+
+        auth._Credentials._credentials_init = True  # anonymous, what Beam ends with anyway
+    return FileSystems
+
+
 def is_remote(uri: str) -> bool:
     return "://" in uri and not uri.startswith("file://")
 
@@ -34,7 +50,7 @@ def local_path(uri: str) -> Path:
 
 def join(base: str, *parts: str) -> str:
     if is_remote(base):
-        from apache_beam.io.filesystems import FileSystems
+        FileSystems = beam_filesystems()
 
         return FileSystems.join(base, *parts)
     return str(local_path(base).joinpath(*parts))
@@ -42,7 +58,7 @@ def join(base: str, *parts: str) -> str:
 
 def exists(uri: str) -> bool:
     if is_remote(uri):
-        from apache_beam.io.filesystems import FileSystems
+        FileSystems = beam_filesystems()
 
         return bool(FileSystems.exists(uri))
     return local_path(uri).exists()
@@ -54,7 +70,7 @@ def match(pattern: str) -> list[str]:
         import glob
 
         return sorted(p for p in glob.glob(str(local_path(pattern))) if Path(p).is_file())
-    from apache_beam.io.filesystems import FileSystems
+    FileSystems = beam_filesystems()
 
     results = FileSystems.match([pattern])[0].metadata_list
     return sorted(m.path for m in results)
@@ -70,7 +86,8 @@ def open_read_raw(uri: str) -> Iterator[IO[bytes]]:
             yield handle
         return
     from apache_beam.io.filesystem import CompressionTypes
-    from apache_beam.io.filesystems import FileSystems
+
+    FileSystems = beam_filesystems()
 
     with FileSystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
         yield handle

@@ -107,7 +107,7 @@ class Registry:
         return str(final)
 
     def _publish_remote(self, model_dir: Path, version: str, metadata: dict[str, Any]) -> str:
-        from apache_beam.io.filesystems import FileSystems
+        FileSystems = fs.beam_filesystems()
 
         dest = self.version_uri(version)
         target = self.saved_model_uri(version)
