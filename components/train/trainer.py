@@ -57,6 +57,7 @@ def train(dataset_dir: str, cfg: TrainConfig, output: Path, checkpoint_dir: Path
     from components.train.model import build_char_cnn
 
     keras.utils.set_random_seed(cfg.seed)
+    tf.config.experimental.enable_op_determinism()  # same seed, same model (on one machine)
     train_ds = text_label_dataset(
         split_files(dataset_dir, "train"),
         cfg.text_feature,

@@ -68,3 +68,23 @@ def test_missing_dataset_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "no train/*.tfrecord.gz; run the dataset step first" in result.stderr
+
+
+@pytest.mark.integration
+def test_same_seed_same_model(tmp_path: Path, trained_model: Path, built_dataset: Path) -> None:
+    """Seeded shuffle, seeded init and deterministic ops: a rerun reproduces the training."""
+    from tests.conftest import small_config
+
+    result = run_cli(
+        "components.train",
+        "--dataset",
+        built_dataset,
+        "--config",
+        small_config(tmp_path),
+        "--output",
+        tmp_path / "model",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    first = json.loads((trained_model / "history.json").read_text())
+    second = json.loads((tmp_path / "model" / "history.json").read_text())
+    assert first == second
