@@ -32,14 +32,11 @@ def _compile(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_params(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise ir.IRError(f"-p {item!r}: expected name=value")
-        out[name] = value
-    return out
+def _params(items: list[str]) -> dict[str, str]:
+    try:
+        return catalog.parse_params(items)
+    except ValueError as err:
+        raise ir.IRError(str(err)) from None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -58,7 +55,7 @@ def _run(args: argparse.Namespace) -> int:
     runner = LocalRunner(
         spec,
         run_dir,
-        _parse_params(args.param),
+        _params(args.param),
         cwd=Path.cwd(),
         stream_logs=args.stream_logs,
         local_gcs=None if args.real_gcs else Path(args.local_gcs),

@@ -22,5 +22,16 @@ def load(name: str, platform: Platform) -> Any:
     return getattr(importlib.import_module(module), attr)(platform)
 
 
+def parse_params(items: list[str]) -> dict[str, str]:
+    """`-p name=value` flags as a dict; ValueError names the malformed flag."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"-p {item!r}: expected name=value")
+        out[name] = value
+    return out
+
+
 def kfp_manifest(name: str) -> Path:
     return MANIFESTS / "kfp" / f"{name}.yaml"

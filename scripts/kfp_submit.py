@@ -20,16 +20,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipelines import catalog
 
 
-def parse_params(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"error: -p {item!r}: expected name=value")
-        out[name] = value
-    return out
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -53,7 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     import kfp
 
     package = catalog.kfp_manifest(args.pipeline)
-    params = parse_params(args.param)
+    try:
+        params = catalog.parse_params(args.param)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
     client = kfp.Client(host=args.host, namespace=args.namespace)
     if args.command == "run":
         result = client.create_run_from_pipeline_package(
