@@ -1,7 +1,7 @@
 """`python -m pipelines`: compile the DAGs, or run a compiled one locally.
 
-python -m pipelines compile              # every pipeline -> manifests/kfp/<name>.yaml
-python -m pipelines run retrain [-p name=value ...] [--runs-dir runs] [--stream-logs]
+python -m pipelines compile              # every pipeline -> manifests/{kfp,argo,cluster}/
+python -m pipelines run retrain [-p name=value ...] [--engine kfp|argo] [--stream-logs]
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pipelines import catalog, ir, platform
 
@@ -25,10 +26,14 @@ HIGHLIGHT = {
 
 
 def _compile(args: argparse.Namespace) -> int:
+    from pipelines.argo.write import write_manifests
     from pipelines.kfp.compile import compile_pipeline
 
-    for name in args.names or sorted(catalog.PIPELINES):
+    names = args.names or sorted(catalog.PIPELINES)
+    for name in names:
         print(compile_pipeline(name, platform_file=args.platform).relative_to(catalog.REPO_ROOT))
+    for path in write_manifests(names, args.platform):
+        print(path.relative_to(catalog.REPO_ROOT))
     return 0
 
 
@@ -39,28 +44,62 @@ def _params(items: list[str]) -> dict[str, str]:
         raise ir.IRError(str(err)) from None
 
 
-def _run(args: argparse.Namespace) -> int:
-    from pipelines.local.runner import LocalRunner, TaskFailed, utc_stamp, write_record
+def _runner(args: argparse.Namespace, run_dir: Path) -> Any:
+    """The local runner for the chosen engine's compiled file."""
+    params = _params(args.param)
+    local_gcs = None if args.real_gcs else Path(args.local_gcs)
+    if args.engine == "kfp":
+        from pipelines.local.runner import LocalRunner
 
-    manifest = Path(args.manifest) if args.manifest else catalog.kfp_manifest(args.name)
-    if not manifest.exists():
-        print(
-            f"error: {manifest} does not exist; run `python -m pipelines compile` first",
-            file=sys.stderr,
+        manifest = Path(args.manifest) if args.manifest else catalog.kfp_manifest(args.name)
+        _exists(manifest)
+        return manifest, LocalRunner(
+            ir.load(manifest),
+            run_dir,
+            params,
+            cwd=Path.cwd(),
+            stream_logs=args.stream_logs,
+            local_gcs=local_gcs,
+            scheduled_time=args.scheduled_time,
         )
-        return 2
-    spec = ir.load(manifest)
+    from pipelines.argo import cluster
+    from pipelines.local.argo import ArgoLocalRunner, load_objects
+
+    manifest = Path(args.manifest) if args.manifest else catalog.argo_manifest(args.name)
+    repo_file = catalog.CLUSTER_MANIFESTS / "artifact-repositories.yaml"
+    for path in (manifest, catalog.ARGO_TEMPLATES, repo_file):
+        _exists(path)
+    repository = cluster.default_repository(load_objects(repo_file)[0])
+    bucket = repository.get("gcs", {}).get("bucket") or repository.get("s3", {}).get("bucket")
+    return manifest, ArgoLocalRunner(
+        load_objects(manifest)[0],
+        load_objects(*sorted(catalog.ARGO_TEMPLATES.glob("*.yaml"))),
+        run_dir,
+        params,
+        cwd=Path.cwd(),
+        repository=repository,
+        repository_root=Path(args.local_gcs).resolve() / str(bucket),
+        stream_logs=args.stream_logs,
+        local_gcs=local_gcs,
+        scheduled_time=args.scheduled_time,
+    )
+
+
+def _exists(path: Path) -> None:
+    if not path.exists():
+        raise ir.IRError(f"{path} does not exist; run `python -m pipelines compile` first")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pipelines.local.runner import TaskFailed, utc_stamp, write_record
+
     started = utc_stamp()
     run_dir = Path(args.runs_dir) / f"{args.name}-{started}"
-    runner = LocalRunner(
-        spec,
-        run_dir,
-        _params(args.param),
-        cwd=Path.cwd(),
-        stream_logs=args.stream_logs,
-        local_gcs=None if args.real_gcs else Path(args.local_gcs),
+    manifest, runner = _runner(args, run_dir)
+    print(
+        f"run {run_dir} ({manifest}, {args.engine} engine); "
+        f"parameters: {json.dumps(runner.arguments)}"
     )
-    print(f"run {run_dir} ({manifest}); parameters: {json.dumps(runner.arguments)}")
     t0 = time.monotonic()
     status = "failed"
     try:
@@ -78,12 +117,15 @@ def _run(args: argparse.Namespace) -> int:
             status,
             started,
             time.monotonic() - t0,
+            engine=args.engine,
         )
     print(f"\nrun {status} in {time.monotonic() - t0:.0f}s; record: {record}")
     for key, result in runner.results.items():
-        if result.status == "skipped":
-            print(f"  skipped      {key}: {result.reason}")
+        if result.status in ("skipped", "omitted"):
+            print(f"  {result.status:<12} {key}: {result.reason}")
         for artifact in result.artifacts.values():
+            if artifact.name == "executor-output":
+                continue
             kind = HIGHLIGHT.get(artifact.schema_title, artifact.schema_title.split(".")[-1])
             print(f"  {kind:<12} {artifact.path}  ({key})")
             shown = {
@@ -112,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    c = sub.add_parser("compile", help="compile pipelines to manifests/kfp/")
+    c = sub.add_parser("compile", help="compile pipelines to manifests/kfp/ and manifests/argo/")
     c.add_argument(
         "names",
         nargs="*",
@@ -136,7 +178,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="pipeline parameter (repeatable)",
     )
     r.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs)")
-    r.add_argument("--manifest", default=None, help="compiled IR (default: manifests/kfp/NAME)")
+    r.add_argument(
+        "--engine",
+        choices=("kfp", "argo"),
+        default="kfp",
+        help="which compiled file to run: the KFP IR (manifests/kfp/NAME.yaml, default) or the "
+        "Argo Workflow (manifests/argo/NAME.yaml with templates.yaml)",
+    )
+    r.add_argument("--manifest", default=None, help="compiled file (default: by --engine)")
+    r.add_argument(
+        "--scheduled-time",
+        default=None,
+        metavar="RFC3339",
+        help="the run's scheduled time, from which the data window derives (default: now)",
+    )
     r.add_argument("--stream-logs", action="store_true", help="echo task logs while running")
     r.add_argument(
         "--local-gcs",

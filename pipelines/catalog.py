@@ -14,6 +14,10 @@ MANIFESTS = REPO_ROOT / "manifests"
 # name -> "module:builder"; each builder takes the platform settings and returns one kfp.dsl DAG.
 PIPELINES = {"retrain": "pipelines.retrain:build"}
 
+# Recurring runs, set at compile time: (5-field cron, time zone). The Argo CronWorkflow and the KFP
+# recurring run (scripts/kfp_submit.py) both read this.
+SCHEDULES = {"retrain": ("0 3 * * *", "Etc/UTC")}
+
 
 def load(name: str, platform: Platform) -> Any:
     if name not in PIPELINES:
@@ -35,3 +39,11 @@ def parse_params(items: list[str]) -> dict[str, str]:
 
 def kfp_manifest(name: str) -> Path:
     return MANIFESTS / "kfp" / f"{name}.yaml"
+
+
+def argo_manifest(name: str, cron: bool = False) -> Path:
+    return MANIFESTS / "argo" / (f"{name}-cron.yaml" if cron else f"{name}.yaml")
+
+
+ARGO_TEMPLATES = MANIFESTS / "argo" / "templates"  # one WorkflowTemplate per component file
+CLUSTER_MANIFESTS = MANIFESTS / "cluster"

@@ -7,6 +7,7 @@ so they all agree with what KFP's compiler wrote.
 from __future__ import annotations
 
 import ast
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -99,8 +100,44 @@ def executor_tasks(spec: dict[str, Any], dag: dict[str, Any] | None = None) -> I
             yield name
 
 
+_TYPES = {
+    "STRING": str,
+    "NUMBER_INTEGER": int,
+    "NUMBER_DOUBLE": float,
+    "BOOLEAN": bool,
+    "LIST": list,
+    "STRUCT": dict,
+}
+
+
+def coerce_parameter(name: str, value: Any, kind: str) -> Any:
+    """A parameter value (from the CLI, a default or an output file) as its IR type."""
+    if kind not in _TYPES:
+        raise IRError(f"parameter '{name}' has unsupported type {kind}")
+    if kind == "STRING":
+        return value if isinstance(value, str) else json.dumps(value)
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise IRError(f"parameter '{name}': {value!r} is not a valid {kind}") from None
+    if kind == "NUMBER_INTEGER" and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if kind == "NUMBER_DOUBLE" and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    expected = _TYPES[kind]
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise IRError(f"parameter '{name}': expected {kind}, got {value!r}")
+    return value
+
+
+def render_parameter(value: Any) -> str:
+    """How KFP puts a parameter on a command line: strings raw, everything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 _PARAM_REF = re.compile(r"inputs\.parameter_values\['([^']+)'\]")
-_ALLOWED_CALLS = {"int": int, "double": float, "string": str}
+_CEL_CALLS = {"int": int, "double": float, "string": str}
 
 
 def evaluate_condition(condition: str, parameters: dict[str, Any]) -> bool:
@@ -122,10 +159,26 @@ def evaluate_condition(condition: str, parameters: dict[str, Any]) -> bool:
         names[var] = parameters[key]
         return var
 
-    text = _PARAM_REF.sub(ref, condition)
+    return bool(evaluate_expression(_PARAM_REF.sub(ref, condition), names, _CEL_CALLS, condition))
+
+
+def evaluate_expression(
+    text: str,
+    names: dict[str, Any],
+    calls: dict[str, Any],
+    source: str | None = None,
+) -> Any:
+    """Evaluate a C-style boolean expression (CEL, Argo's govaluate `when`, expr retry rules).
+
+    `names` maps identifiers already substituted into `text` to values; `calls` the functions
+    it may call. Supports ==, !=, <, <=, >, >=, &&, ||, !, and/or/not, quoted strings, numbers,
+    true/false/null. Anything else raises IRError naming the expression.
+    """
+    source = source or text
+    names = dict(names)
 
     def literal(match: re.Match[str]) -> str:  # keep '!' or '&&' inside strings untouched
-        var = f"_p{len(names)}"
+        var = f"_s{len(names)}"
         names[var] = ast.literal_eval(match.group(0))
         return var
 
@@ -138,11 +191,11 @@ def evaluate_condition(condition: str, parameters: dict[str, Any]) -> bool:
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as err:
-        raise IRError(f"cannot read condition {condition!r}: {err}") from err
-    return bool(_eval(tree.body, names, condition))
+        raise IRError(f"cannot read expression {source!r}: {err}") from err
+    return _eval(tree.body, names, calls, source)
 
 
-def _eval(node: ast.AST, names: dict[str, Any], source: str) -> Any:
+def _eval(node: ast.AST, names: dict[str, Any], calls: dict[str, Any], source: str) -> Any:
     import operator
 
     ops = {
@@ -158,16 +211,16 @@ def _eval(node: ast.AST, names: dict[str, Any], source: str) -> Any:
     if isinstance(node, ast.Name) and node.id in names:
         return names[node.id]
     if isinstance(node, ast.BoolOp):
-        values = [_eval(v, names, source) for v in node.values]
+        values = [_eval(v, names, calls, source) for v in node.values]
         return all(values) if isinstance(node.op, ast.And) else any(values)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-        return not _eval(node.operand, names, source)
+        return not _eval(node.operand, names, calls, source)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        return -_eval(node.operand, names, source)
+        return -_eval(node.operand, names, calls, source)
     if isinstance(node, ast.Compare) and all(type(o) in ops for o in node.ops):
-        left = _eval(node.left, names, source)
+        left = _eval(node.left, names, calls, source)
         for op, comparator in zip(node.ops, node.comparators, strict=True):
-            right = _eval(comparator, names, source)
+            right = _eval(comparator, names, calls, source)
             if not ops[type(op)](left, right):
                 return False
             left = right
@@ -175,11 +228,11 @@ def _eval(node: ast.AST, names: dict[str, Any], source: str) -> Any:
     if (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Name)
-        and node.func.id in _ALLOWED_CALLS
+        and node.func.id in calls
         and len(node.args) == 1
     ):
-        return _ALLOWED_CALLS[node.func.id](_eval(node.args[0], names, source))
+        return calls[node.func.id](_eval(node.args[0], names, calls, source))
     raise IRError(
-        f"condition {source!r} uses an expression the local runner does not support: "
+        f"expression {source!r} uses something the local runner does not support: "
         f"{ast.dump(node)[:80]}"
     )

@@ -49,6 +49,7 @@ class Platform(_Model):
     image_registry: str
     namespace: str
     service_account: str
+    pipeline_gcp_sa: str | None = None  # Workload Identity: the GCP identity workflows act as
     gpu: Gpu
 
     def bucket(self, role: str) -> str:

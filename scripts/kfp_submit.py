@@ -1,53 +1,135 @@
-"""Submit a compiled pipeline to a Kubeflow Pipelines endpoint: one run, or a recurring run.
+"""Run the compiled pipeline on Kubeflow Pipelines: upload a version, one run, or a recurring run.
 
-    python scripts/kfp_submit.py --host https://kfp.example.com run retrain -p data_uri=gs://b/x.csv
-    python scripts/kfp_submit.py --host ... schedule retrain --cron "0 0 3 * * *" \
-        --experiment nightly -p registry_root=gs://my-models/registry
+    python scripts/kfp_submit.py --host https://kfp.example.com upload retrain
+    python scripts/kfp_submit.py --host ... run retrain -p data_uri=gs://b/x.csv
+    python scripts/kfp_submit.py --host ... schedule retrain -p window_days=7 \\
+        -p "data_uri=gs://my-data/events/dt={date}/*.jsonl"
 
-Uses kfp.Client against the manifest in manifests/kfp/ (what `make compile` wrote), so what runs on
-the cluster is the same file `python -m pipelines run` executes locally. Needs a reachable KFP API.
+`upload` creates the pipeline, or adds a version named after the compiled file's content (so an
+unchanged file is not uploaded twice). `schedule` uploads the same way and creates a recurring run
+of that version: the cron of pipelines/catalog.py SCHEDULES (or --cron), at most one run at a time,
+no catch-up of missed runs; each run's data window ends at its scheduled time. `--dry-run` shows
+what would be done and contacts nothing. Uses kfp.Client against manifests/kfp/ (what `make
+compile` wrote), the same file `python -m pipelines run` executes locally.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipelines import catalog
+from pipelines import catalog, ir
+
+
+def version_name(pipeline: str, package: Path) -> str:
+    return f"{pipeline}-{hashlib.sha256(package.read_bytes()).hexdigest()[:12]}"
+
+
+def typed_params(pipeline: str, items: list[str]) -> dict[str, Any]:
+    """`-p name=value` flags as the pipeline's declared types (KFP v2 checks them)."""
+    spec = ir.load(catalog.kfp_manifest(pipeline))
+    declared = spec["root"].get("inputDefinitions", {}).get("parameters", {})
+    given = catalog.parse_params(items)
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown}; {pipeline} takes {sorted(declared)}")
+    return {k: ir.coerce_parameter(k, v, declared[k]["parameterType"]) for k, v in given.items()}
+
+
+def plan(args: argparse.Namespace, params: dict[str, Any]) -> list[str]:
+    package = catalog.kfp_manifest(args.pipeline)
+    version = version_name(args.pipeline, package)
+    shown = json.dumps(params, sort_keys=True)
+    upload = f"upload {package.relative_to(catalog.REPO_ROOT)} as pipeline '{args.pipeline}' " + (
+        f"version '{version}' (skipped if that version exists)"
+    )
+    if args.command == "upload":
+        return [upload]
+    if args.command == "run":
+        return [f"run {args.pipeline} in experiment '{args.experiment}' with parameters {shown}"]
+    return [
+        upload,
+        f"create recurring run '{args.name or args.pipeline}' of version '{version}' in "
+        f"experiment '{args.experiment}': cron '{cron_of(args)}', max concurrency 1, "
+        f"no catch-up, parameters {shown}",
+    ]
+
+
+def cron_of(args: argparse.Namespace) -> str:
+    if args.cron:
+        return str(args.cron)
+    if args.pipeline not in catalog.SCHEDULES:
+        raise SystemExit(
+            f"error: {args.pipeline} has no schedule in catalog.SCHEDULES; pass --cron"
+        )
+    cron, timezone = catalog.SCHEDULES[args.pipeline]
+    if timezone not in ("UTC", "Etc/UTC"):
+        raise SystemExit(
+            f"error: the schedule is in {timezone}; KFP's cron runs in the cluster's time zone "
+            "(UTC): pass --cron"
+        )
+    return f"0 {cron}"  # KFP's cron has a seconds field
+
+
+def upload(client: Any, pipeline: str, package: Path) -> tuple[str, str]:
+    """(pipeline id, version id), uploading only what is not there yet."""
+    version = version_name(pipeline, package)
+    pipeline_id = client.get_pipeline_id(pipeline)
+    if pipeline_id is None:
+        created = client.upload_pipeline(str(package), pipeline_name=pipeline)
+        pipeline_id = created.pipeline_id
+    versions = client.list_pipeline_versions(pipeline_id, page_size=200).pipeline_versions or []
+    for existing in versions:
+        if existing.display_name == version:
+            return pipeline_id, existing.pipeline_version_id
+    made = client.upload_pipeline_version(str(package), version, pipeline_id=pipeline_id)
+    return pipeline_id, made.pipeline_version_id
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--host", required=True, help="KFP API endpoint")
+    parser.add_argument("--host", default=None, help="KFP API endpoint (not needed with --dry-run)")
     parser.add_argument("--namespace", default=None, help="multi-user KFP namespace")
+    parser.add_argument("--dry-run", action="store_true", help="show what would be done")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("run", "schedule"):
+    for name in ("upload", "run", "schedule"):
         p = sub.add_parser(name)
         p.add_argument("pipeline", choices=sorted(catalog.PIPELINES))
         p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
         p.add_argument("--experiment", default="retrain")
         p.add_argument("--service-account", default=None)
     sched = sub.choices["schedule"]
-    sched.add_argument(
-        "--cron", required=True, help="KFP cron with seconds, e.g. '0 0 3 * * *' for 03:00 daily"
-    )
+    sched.add_argument("--cron", default=None, help="KFP cron with seconds (default: catalog)")
     sched.add_argument("--name", default=None, help="recurring run name (default: <pipeline>)")
     args = parser.parse_args(argv)
+    try:
+        params = typed_params(args.pipeline, args.param)
+    except (ValueError, ir.IRError) as err:
+        raise SystemExit(f"error: {err}") from None
+    for line in plan(args, params):
+        print(("would " if args.dry_run else "") + line)
+    if args.dry_run:
+        return 0
+    if not args.host:
+        raise SystemExit("error: --host is required (or use --dry-run)")
 
     import kfp
 
     package = catalog.kfp_manifest(args.pipeline)
-    try:
-        params = catalog.parse_params(args.param)
-    except ValueError as err:
-        raise SystemExit(f"error: {err}") from None
     client = kfp.Client(host=args.host, namespace=args.namespace)
+    if args.command == "upload":
+        pipeline_id, version_id = upload(client, args.pipeline, package)
+        print(f"pipeline {pipeline_id} version {version_id}")
+        return 0
     if args.command == "run":
         result = client.create_run_from_pipeline_package(
             str(package),
@@ -58,15 +140,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(f"run {result.run_id}")
         return 0
+    pipeline_id, version_id = upload(client, args.pipeline, package)
     experiment = client.create_experiment(args.experiment, namespace=args.namespace)
     recurring = client.create_recurring_run(
         experiment_id=experiment.experiment_id,
         job_name=args.name or args.pipeline,
-        cron_expression=args.cron,
+        cron_expression=cron_of(args),
         max_concurrency=1,
         no_catchup=True,
         params=params,
-        pipeline_package_path=str(package),
+        pipeline_id=pipeline_id,
+        version_id=version_id,
         service_account=args.service_account,
     )
     print(f"recurring run {recurring.recurring_run_id}")

@@ -36,22 +36,59 @@ class _ToExample(beam.DoFn):
         yield to_example_bytes(record, self._features)
 
 
+def _digest(example: bytes) -> bytes:
+    import hashlib
+
+    return hashlib.sha256(example).digest()
+
+
+class _WriteShard(beam.DoFn):
+    """Write one shard: its examples in content-hash order, GZIP TFRecord framing (as
+    WriteToTFRecord writes it), so the same records always give the same bytes."""
+
+    def __init__(self, prefix: str, shards: int) -> None:
+        self._prefix, self._shards = prefix, shards
+
+    def process(self, kv: tuple[int, Iterable[bytes | None]]) -> Iterable[str]:
+        from apache_beam.io.filesystem import CompressionTypes
+        from apache_beam.io.filesystems import FileSystems
+        from apache_beam.io.tfrecordio import _TFRecordUtil
+
+        index, examples = kv
+        path = f"{self._prefix}-{index:05d}-of-{self._shards:05d}{TFRECORD_SUFFIX}"
+        ordered = sorted((e for e in examples if e is not None), key=_digest)
+        with FileSystems.create(path, compression_type=CompressionTypes.GZIP) as handle:
+            for example in ordered:
+                _TFRecordUtil.write_record(handle, example)
+        yield path
+
+
 class WriteSplit(beam.PTransform):
+    """One split's examples as `shards` TFRecord files; which shard and where in it an example
+    goes depend only on its bytes, so the dataset is byte-identical from run to run (and the
+    seeded training shuffle then sees the same order)."""
+
     def __init__(self, name: str, prefix: str, shards: int, features: Mapping[str, str]) -> None:
         super().__init__()
         self._name, self._prefix, self._shards, self._features = name, prefix, shards, features
 
-    def expand(self, pairs: beam.PCollection) -> beam.pvalue.PDone:
-        name = self._name
-        return (
+    def expand(self, pairs: beam.PCollection) -> beam.PCollection:
+        name, shards = self._name, self._shards
+        keyed = (
             pairs
             | "Select" >> beam.Filter(lambda kv: kv[0] == name)
             | "Values" >> beam.Values()
             | "ToExample" >> beam.ParDo(_ToExample(self._features))
-            | "Write"
-            >> beam.io.WriteToTFRecord(
-                self._prefix, file_name_suffix=TFRECORD_SUFFIX, num_shards=self._shards
-            )
+            | "ShardOf" >> beam.Map(lambda e: (int.from_bytes(_digest(e)[:8], "big") % shards, e))
+        )
+        every_shard = pairs.pipeline | "AllShards" >> beam.Create(
+            [(i, None) for i in range(shards)]
+        )
+        return (
+            (keyed, every_shard)
+            | "WithEmpty" >> beam.Flatten()
+            | "ByShard" >> beam.GroupByKey()
+            | "Write" >> beam.ParDo(_WriteShard(self._prefix, shards))
         )
 
 

@@ -66,4 +66,5 @@ def to_example_bytes(record: dict[str, Any], features: Mapping[str, str]) -> byt
             feats[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
         else:
             feats[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
-    return tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString()
+    example = tf.train.Example(features=tf.train.Features(feature=feats))
+    return example.SerializeToString(deterministic=True)  # map fields in key order

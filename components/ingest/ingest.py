@@ -69,14 +69,96 @@ def expand_sources(uri: str) -> list[str]:
     return files
 
 
+DATE_FIELD = "{date}"
+
+
+@dataclass(frozen=True)
+class Window:
+    """The days of data a run trains on: `days` whole UTC days before the day of `end`.
+
+    `end` is the run's scheduled time (Argo's workflow.scheduledTime, KFP's schedule time), so a
+    retry or a late start of the same scheduled run reads the same days.
+    """
+
+    end: dt.datetime
+    days: int
+
+    @classmethod
+    def parse(cls, end: str | None, days: int) -> Window | None:
+        if days < 0:
+            raise InputDataError(f"--window-days {days}: expected 0 (no window) or more days")
+        if not end:
+            if days:
+                raise InputDataError(
+                    f"--window-days {days} needs --window-end (the scheduled time, RFC 3339)"
+                )
+            return None
+        try:
+            when = dt.datetime.fromisoformat(end)
+        except ValueError:
+            raise InputDataError(
+                f"--window-end {end!r}: expected an RFC 3339 time such as 2026-11-22T03:00:00Z"
+            ) from None
+        if when.tzinfo is None:
+            raise InputDataError(f"--window-end {end!r}: give a time zone, e.g. a trailing Z")
+        return cls(when.astimezone(dt.UTC), days)
+
+    @property
+    def dates(self) -> list[dt.date]:
+        last = self.end.date() - dt.timedelta(days=1)
+        return [last - dt.timedelta(days=i) for i in reversed(range(self.days))]
+
+    def record(self) -> dict:
+        return {
+            "end": self.end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "days": self.days,
+            "dates": [d.isoformat() for d in self.dates],
+        }
+
+
+def window_sources(source: str, window: Window | None) -> list[str]:
+    """The source with its `{date}` field filled for every day of the window (date partitions)."""
+    if DATE_FIELD not in source:
+        if window is not None and window.days:
+            raise InputDataError(
+                f"{source}: --window-days {window.days} needs a {DATE_FIELD} field in the source "
+                "to select date partitions, e.g. gs://bucket/events/dt={date}/*.jsonl"
+            )
+        return [source]
+    if window is None or not window.days:
+        raise InputDataError(
+            f"{source}: has a {DATE_FIELD} field; give --window-end and --window-days"
+        )
+    return [source.replace(DATE_FIELD, d.isoformat()) for d in window.dates]
+
+
 def snapshot(
-    source: str, output: Path, fmt: str | None = None, required_columns: list[str] | None = None
+    source: str,
+    output: Path,
+    fmt: str | None = None,
+    required_columns: list[str] | None = None,
+    window: Window | None = None,
 ) -> dict:
     """Copy `source` into `output/data/`, count rows, write `output/manifest.json` last."""
     files: list[SnapshotFile] = []
+    sources: list[str] = []
+    missing: list[str] = []
+    for pattern in window_sources(source, window):
+        try:
+            sources += expand_sources(pattern)
+        except InputDataError:
+            if DATE_FIELD not in source:
+                raise
+            missing.append(pattern)
+    if missing:
+        days = window.days if window else len(missing)
+        raise InputDataError(
+            f"{len(missing)} of {days} date partition(s) have no files: {missing[:5]}; "
+            "wait for the data, or shorten the window"
+        )
     with fs.staged_dir(output) as stage:
         (stage / DATA_DIR).mkdir()
-        for index, src in enumerate(expand_sources(source)):
+        for index, src in enumerate(sources):
             file_fmt = fmt or records.detect_format(src)
             _check_columns(src, file_fmt, required_columns or [])
             name = f"part-{index:05d}-{Path(src).name}"
@@ -109,6 +191,7 @@ def snapshot(
             )
         manifest = {
             "source": source,
+            "window": window.record() if window else None,
             "created_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "row_count": sum(f.rows for f in files),
             "files": [asdict(f) for f in files],

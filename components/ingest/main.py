@@ -9,7 +9,7 @@ from pathlib import Path
 
 from components.common.cli import run_cli
 from components.common.records import FORMATS
-from components.ingest.ingest import snapshot
+from components.ingest.ingest import Window, snapshot
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -37,13 +37,27 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="",
         help="comma-separated columns a CSV/Parquet header must have",
     )
+    parser.add_argument(
+        "--window-end",
+        default="",
+        help="the run's scheduled time (RFC 3339); the window is the --window-days whole UTC "
+        "days before its day (default: no window)",
+    )
+    parser.add_argument(
+        "--window-days",
+        type=int,
+        default=0,
+        help="days of date partitions to read: the source's {date} field is filled with each "
+        "(e.g. gs://bucket/events/dt={date}/*.jsonl); 0 reads the source as given",
+    )
     return parser.parse_args(argv)
 
 
 def _body(argv: Sequence[str] | None) -> int:
     args = parse_args(argv)
     required = [c.strip() for c in args.required_columns.split(",") if c.strip()]
-    manifest = snapshot(args.source, args.output, args.format, required)
+    window = Window.parse(args.window_end, args.window_days)
+    manifest = snapshot(args.source, args.output, args.format, required, window)
     print(
         json.dumps(
             {

@@ -12,18 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import re
-import shutil
-import subprocess
-import sys
-import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipelines import ir
+from pipelines.local import process
 
 log = logging.getLogger(__name__)
 
@@ -69,42 +65,7 @@ class TaskResult:
     log: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     artifacts: dict[str, Artifact] = field(default_factory=dict)
-
-
-_TYPES = {
-    "STRING": str,
-    "NUMBER_INTEGER": int,
-    "NUMBER_DOUBLE": float,
-    "BOOLEAN": bool,
-    "LIST": list,
-    "STRUCT": dict,
-}
-
-
-def coerce_parameter(name: str, value: Any, kind: str) -> Any:
-    """A parameter value (from the CLI, a default or an output file) as its IR type."""
-    if kind not in _TYPES:
-        raise ir.IRError(f"parameter '{name}' has unsupported type {kind}")
-    if kind == "STRING":
-        return value if isinstance(value, str) else json.dumps(value)
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            raise ir.IRError(f"parameter '{name}': {value!r} is not a valid {kind}") from None
-    if kind == "NUMBER_INTEGER" and isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if kind == "NUMBER_DOUBLE" and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    expected = _TYPES[kind]
-    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-        raise ir.IRError(f"parameter '{name}': expected {kind}, got {value!r}")
-    return value
-
-
-def render_parameter(value: Any) -> str:
-    """How KFP puts a parameter on a command line: strings raw, everything else as JSON."""
-    return value if isinstance(value, str) else json.dumps(value)
+    attempts: int = 0
 
 
 class LocalRunner:
@@ -116,8 +77,11 @@ class LocalRunner:
         cwd: Path,
         stream_logs: bool = False,
         local_gcs: Path | None = None,
+        scheduled_time: str | None = None,
     ) -> None:
         self.spec = spec
+        self.created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.scheduled_time = scheduled_time or self.created
         self.run_dir = run_dir
         self.cwd = cwd
         self.stream_logs = stream_logs
@@ -140,24 +104,16 @@ class LocalRunner:
         out = {}
         for name, definition in declared.items():
             if name in given:
-                out[name] = coerce_parameter(name, given[name], definition["parameterType"])
+                out[name] = ir.coerce_parameter(name, given[name], definition["parameterType"])
             elif "defaultValue" in definition:
-                out[name] = coerce_parameter(
+                out[name] = ir.coerce_parameter(
                     name, definition["defaultValue"], definition["parameterType"]
                 )
             elif not definition.get("isOptional"):
                 raise ir.IRError(f"pipeline parameter '{name}' is required and has no default")
         if self.local_gcs is not None:
-            out = {k: self._local_bucket(k, v) for k, v in out.items()}
+            out = {k: process.local_bucket(k, v, self.local_gcs) for k, v in out.items()}
         return out
-
-    def _local_bucket(self, name: str, value: Any) -> Any:
-        """gs://bucket/path -> <local_gcs>/bucket/path: a local folder stands in for the bucket."""
-        if not (isinstance(value, str) and value.startswith("gs://")) or self.local_gcs is None:
-            return value
-        local = (self.local_gcs / value.removeprefix("gs://")).resolve()
-        print(f"{name}: {value} -> {local} (local folder standing in for the bucket)")
-        return str(local)
 
     # ---- running -----------------------------------------------------------------------------
     def run(self) -> dict[str, TaskResult]:
@@ -179,7 +135,10 @@ class LocalRunner:
                     task, scope, ref, "parameters", ref["outputParameterKey"]
                 )
             elif "runtimeValue" in src:
-                p_out[name] = src["runtimeValue"]["constant"]
+                constant = src["runtimeValue"]["constant"]
+                if isinstance(constant, str):  # e.g. dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER
+                    constant = _PLACEHOLDER.sub(lambda m: self._job_value(m.group(0)), constant)
+                p_out[name] = constant
             else:
                 raise ir.IRError(
                     f"task '{task.name}': input parameter '{name}' uses "
@@ -200,6 +159,19 @@ class LocalRunner:
                     f"{sorted(src)}, which the local runner does not support"
                 )
         return p_out, a_out
+
+    def _job_value(self, placeholder: str) -> str:
+        values = {
+            "{{$.pipeline_job_name}}": self.job_name,
+            "{{$.pipeline_job_resource_name}}": self.job_name,
+            "{{$.pipeline_job_uuid}}": self.job_id,
+            "{{$.pipeline_root}}": str(self.run_dir.resolve()),
+            "{{$.pipeline_job_create_time_utc}}": self.created,
+            "{{$.pipeline_job_schedule_time_utc}}": self.scheduled_time,
+        }
+        if placeholder not in values:
+            raise ir.IRError(f"placeholder {placeholder} is not supported by the local runner")
+        return values[placeholder]
 
     def _upstream(self, task: ir.Task, scope: str, ref: dict[str, Any], kind: str, key: str) -> Any:
         producer = self.results[scope + ref["producerTask"]]
@@ -295,66 +267,50 @@ class LocalRunner:
         )
         command = [context.substitute(a) for a in container.get("command", [])]
         args = [context.substitute(a) for a in container.get("args", [])]
-        argv = command + args
-        if argv and argv[0] in ("python", "python3"):
-            argv[0] = sys.executable  # the same environment the runner itself runs in
+        argv = process.local_argv(command + args)
 
         self.done += 1
         label = f"[{self.done}/{self.total}] {task.display_name}"
         print(f"{label}: running", flush=True)
         log_path = task_dir / "log.txt"
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(
-                p for p in (str(self.cwd), os.environ.get("PYTHONPATH", "")) if p
-            ),
-            "PYTHONUNBUFFERED": "1",
-        }
-        for item in container.get("env", []):
-            env[item["name"]] = context.substitute(item.get("value", ""))
-        started = time.monotonic()
-        with log_path.open("w", encoding="utf-8", buffering=1) as log_file:
-            log_file.write("$ " + " ".join(argv) + "\n")
-            log_file.flush()
-            proc = subprocess.Popen(
+        env = process.step_env(
+            self.cwd,
+            {e["name"]: context.substitute(e.get("value", "")) for e in container.get("env", [])},
+        )
+        policy = task.spec.get("retryPolicy", {})
+        attempt, attempts = process.with_retries(
+            lambda n: process.run_step(
                 argv,
                 cwd=self.cwd,
                 env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                errors="replace",
-            )
-            assert proc.stdout is not None
-            live = sys.stdout.isatty() and not self.stream_logs
-            for line in proc.stdout:
-                log_file.write(line)
-                if self.stream_logs:
-                    print(f"  {task.display_name} | {line}", end="", flush=True)
-                elif live and line.strip():
-                    _status_line(f"{label}: {time.monotonic() - started:.0f}s | {line.strip()}")
-            returncode = proc.wait()
-            if live:
-                _status_line("")
-        seconds = time.monotonic() - started
+                log_path=log_path,
+                label=label,
+                display=task.display_name,
+                stream_logs=self.stream_logs,
+                append=n > 0,
+            ),
+            retries=int(policy.get("maxRetryCount", 0)),
+            should_retry=lambda _: True,
+            backoff=lambda n: min(
+                process.seconds(policy.get("backoffDuration", "0s"))
+                * float(policy.get("backoffFactor", 2)) ** n,
+                process.seconds(policy.get("backoffMaxDuration", "3600s")),
+            ),
+            label=label,
+        )
+        seconds = attempt.seconds
         result = TaskResult(
             key,
-            "succeeded" if returncode == 0 else "failed",
+            "succeeded" if attempt.returncode == 0 else "failed",
             seconds,
             log=str(log_path),
             artifacts=out_artifacts,
+            attempts=attempts,
         )
-        if returncode != 0:
+        if attempt.returncode != 0:
             self.results[key] = result
-            tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-12:]
-            print(
-                f"{label}: FAILED after {seconds:.1f}s (exit {returncode}); last lines of "
-                f"{log_path}:",
-                flush=True,
-            )
-            for line in tail:
-                print(f"    {line}", flush=True)
-            raise TaskFailed(key, log_path, returncode)
+            process.print_failure(label, attempt, log_path)
+            raise TaskFailed(key, log_path, attempt.returncode)
         self._collect_outputs(key, result, outputs, out_params, output_file)
         print(f"{label}: done in {seconds:.1f}s", flush=True)
         return result
@@ -377,9 +333,11 @@ class LocalRunner:
         for name, definition in outputs.get("parameters", {}).items():
             kind = definition["parameterType"]
             if name in given:
-                result.parameters[name] = coerce_parameter(name, given[name], kind)
+                result.parameters[name] = ir.coerce_parameter(name, given[name], kind)
             elif out_params[name].exists():
-                result.parameters[name] = coerce_parameter(name, out_params[name].read_text(), kind)
+                result.parameters[name] = ir.coerce_parameter(
+                    name, out_params[name].read_text(), kind
+                )
             else:
                 raise ir.IRError(
                     f"task '{key}' exited 0 but did not write its output parameter '{name}'; "
@@ -416,21 +374,19 @@ class _Context:
         simple = {
             "{{$}}": lambda: json.dumps(self.executor_input),
             "{{$.outputs.output_file}}": lambda: str(self.output_file),
-            "{{$.pipeline_job_name}}": lambda: self.runner.job_name,
-            "{{$.pipeline_job_resource_name}}": lambda: self.runner.job_name,
-            "{{$.pipeline_job_uuid}}": lambda: self.runner.job_id,
             "{{$.pipeline_task_name}}": lambda: self.task,
             "{{$.pipeline_task_uuid}}": lambda: str(uuid.uuid5(uuid.NAMESPACE_URL, self.task)),
-            "{{$.pipeline_root}}": lambda: str(self.runner.run_dir.resolve()),
         }
         if placeholder in simple:
             return simple[placeholder]()
+        if placeholder.startswith("{{$.pipeline_"):
+            return self.runner._job_value(placeholder)
         match = _IO.match(placeholder)
         if match:
             direction, kind, name, attr = match.groups()
             try:
                 if kind == "parameters" and direction == "inputs" and attr is None:
-                    return render_parameter(self.params[name])
+                    return ir.render_parameter(self.params[name])
                 if kind == "parameters" and direction == "outputs" and attr == "output_file":
                     return str(self.out_params[name])
                 if kind == "artifacts" and attr in ("path", "uri"):
@@ -448,13 +404,6 @@ class _Context:
         )
 
 
-def _status_line(text: str) -> None:
-    """Overwrite one terminal line with the running task's latest log line."""
-    width = shutil.get_terminal_size((100, 20)).columns - 1
-    sys.stdout.write("\r\033[K" + text[:width])
-    sys.stdout.flush()
-
-
 def write_record(
     run_dir: Path,
     pipeline: str,
@@ -463,9 +412,11 @@ def write_record(
     status: str,
     started: str,
     seconds: float,
+    engine: str = "kfp",
 ) -> Path:
     record = {
         "pipeline": pipeline,
+        "engine": engine,
         "status": status,
         "started_utc": started,
         "seconds": round(seconds, 1),

@@ -79,3 +79,8 @@ def test_dataset_is_deterministic(tmp_path: Path, built_dataset: Path) -> None:
     first = json.loads((built_dataset / "stats.json").read_text())
     second = json.loads((out / "stats.json").read_text())
     assert first == second
+    # The shards themselves are byte-identical: shard and order follow each example's bytes.
+    shards = sorted(p.relative_to(built_dataset) for p in built_dataset.rglob("*.tfrecord.gz"))
+    assert shards == sorted(p.relative_to(out) for p in out.rglob("*.tfrecord.gz"))
+    for shard in shards:
+        assert (built_dataset / shard).read_bytes() == (out / shard).read_bytes(), shard

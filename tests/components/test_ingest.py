@@ -74,3 +74,85 @@ def test_empty_file_and_missing_source(tmp_path: Path) -> None:
         "components.ingest", "--source", "pkg://not-a-package/x.csv", "--output", tmp_path / "raw"
     )
     assert result.returncode == 2 and "'not-a-package' is not installed" in result.stderr
+
+
+def _partitions(root: Path, days: list[str]) -> str:
+    for day in days:
+        (root / f"dt={day}").mkdir(parents=True)
+        (root / f"dt={day}" / "events.jsonl").write_text(f'{{"text": "{day}", "category": "x"}}\n')
+    return str(root / "dt={date}" / "*.jsonl")
+
+
+def test_window_reads_the_days_before_the_scheduled_time(tmp_path: Path) -> None:
+    source = _partitions(
+        tmp_path / "events", ["2026-11-18", "2026-11-19", "2026-11-20", "2026-11-21"]
+    )
+    result = run_cli(
+        "components.ingest",
+        "--source",
+        source,
+        "--output",
+        tmp_path / "raw",
+        "--window-end",
+        "2026-11-22T03:00:00Z",  # a run scheduled at 03:00 reads the 3 whole days before
+        "--window-days",
+        "3",
+    )
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "raw" / "manifest.json").read_text())
+    assert manifest["window"] == {
+        "end": "2026-11-22T03:00:00Z",
+        "days": 3,
+        "dates": ["2026-11-19", "2026-11-20", "2026-11-21"],
+    }
+    assert [f["source"].split("/")[-2] for f in manifest["files"]] == [
+        "dt=2026-11-19",
+        "dt=2026-11-20",
+        "dt=2026-11-21",
+    ]
+    # The same scheduled time started late (a retry at 09:30) reads the same days.
+    again = run_cli(
+        "components.ingest",
+        "--source",
+        source,
+        "--output",
+        tmp_path / "raw-late",
+        "--window-end",
+        "2026-11-22T09:30:00+00:00",
+        "--window-days",
+        "3",
+    )
+    assert again.returncode == 0, again.stderr
+    late = json.loads((tmp_path / "raw-late" / "manifest.json").read_text())
+    assert late["window"]["dates"] == manifest["window"]["dates"]
+
+
+def test_window_errors_name_the_problem(tmp_path: Path) -> None:
+    source = _partitions(tmp_path / "events", ["2026-11-21"])
+    cases = [
+        (["--window-end", "2026-11-22T00:00:00Z", "--window-days", "2"], "1 of 2 date partition"),
+        (["--window-days", "2"], "--window-days 2 needs --window-end"),
+        ([], "has a {date} field; give --window-end and --window-days"),
+        (["--window-end", "yesterday", "--window-days", "1"], "expected an RFC 3339 time"),
+    ]
+    for extra, message in cases:
+        result = run_cli(
+            "components.ingest", "--source", source, "--output", tmp_path / "raw", *extra
+        )
+        assert result.returncode == 2, (extra, result.stderr)
+        assert message in result.stderr, (extra, result.stderr)
+        assert not (tmp_path / "raw").exists()
+    plain = tmp_path / "plain.csv"
+    plain.write_text("text,category\nx,fresh\n")
+    result = run_cli(
+        "components.ingest",
+        "--source",
+        plain,
+        "--output",
+        tmp_path / "raw",
+        "--window-end",
+        "2026-11-22T00:00:00Z",
+        "--window-days",
+        "1",
+    )
+    assert result.returncode == 2 and "needs a {date} field in the source" in result.stderr

@@ -1,0 +1,1 @@
+"""Argo Workflows backend: compile KFP IR to WorkflowTemplates, Workflows and CronWorkflows."""
