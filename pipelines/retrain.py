@@ -61,7 +61,9 @@ def build(platform: Platform) -> Any:
         records = preprocess(raw=raw.outputs["raw"], config=config)
         sized(records.set_display_name("preprocess"), cpu=("1", "2"), memory=("2G", "4G"))
 
-        data = build_dataset(records=records.outputs["records"], config=config)
+        data = build_dataset(
+            records=records.outputs["records"], config=config, registry_root=registry_root
+        )
         sized(data.set_display_name("dataset"), cpu=("1", "2"), memory=("2G", "4G"))
 
         model = train(dataset=data.outputs["dataset"], config=config)

@@ -78,14 +78,22 @@ class Registry:
         return pointer
 
     # ---- writing -------------------------------------------------------------------------
-    def publish(self, model_dir: Path, version: str, metadata: dict[str, Any]) -> str:
-        """Copy a SavedModel and its metadata in as an immutable version; return its URI."""
+    def publish(
+        self,
+        model_dir: Path,
+        version: str,
+        metadata: dict[str, Any],
+        extras: dict[str, Path] | None = None,
+    ) -> str:
+        """Copy a SavedModel, its metadata and `extras` (name -> file, kept beside metadata.json,
+        e.g. the training data's statistics) in as an immutable version; return its URI."""
+        extras = extras or {}
         if version in self.versions():
             raise PublishError(
                 f"version {version} already exists under {self.base}; versions are immutable"
             )
         if fs.is_remote(self.root):
-            return self._publish_remote(model_dir, version, metadata)
+            return self._publish_remote(model_dir, version, metadata, extras)
         final = fs.local_path(self.version_uri(version))
         if final.exists():
             raise PublishError(
@@ -97,6 +105,8 @@ class Registry:
         try:
             shutil.copytree(model_dir, staging / MODEL_SUBDIR / SERVING_VERSION)
             fs.write_json_atomic(staging / "metadata.json", metadata)
+            for name, path in extras.items():
+                shutil.copy2(path, staging / name)
             fs.write_text_atomic(staging / COMMITTED, utc_now() + "\n")
             final.parent.mkdir(parents=True, exist_ok=True)
             os.rename(staging, final)  # atomic: the version appears whole or not at all
@@ -106,7 +116,9 @@ class Registry:
         log.info("published %s", final)
         return str(final)
 
-    def _publish_remote(self, model_dir: Path, version: str, metadata: dict[str, Any]) -> str:
+    def _publish_remote(
+        self, model_dir: Path, version: str, metadata: dict[str, Any], extras: dict[str, Path]
+    ) -> str:
         FileSystems = fs.beam_filesystems()
 
         dest = self.version_uri(version)
@@ -119,6 +131,9 @@ class Registry:
                 shutil.copyfileobj(src, out)
         with FileSystems.create(fs.join(dest, "metadata.json")) as out:
             out.write(json.dumps(metadata, indent=2, sort_keys=True).encode())
+        for name, path in extras.items():
+            with path.open("rb") as src, FileSystems.create(fs.join(dest, name)) as out:
+                shutil.copyfileobj(src, out)
         with FileSystems.create(fs.join(dest, COMMITTED)) as out:  # written last
             out.write((utc_now() + "\n").encode())
         return dest

@@ -13,13 +13,29 @@ def component(image: str) -> Any:
 
     @dsl.container_component
     def build_dataset(
-        records: dsl.Input[dsl.Dataset], config: str, dataset: dsl.Output[dsl.Dataset]
+        records: dsl.Input[dsl.Dataset],
+        config: str,
+        dataset: dsl.Output[dsl.Dataset],
+        report: dsl.Output[dsl.HTML],
+        registry_root: str = "",
     ):
-        """Deterministic group-hash split into train/eval/test TFRecords with per-split stats."""
+        """Deterministic group-hash split into train/eval/test TFRecords with per-split schema
+        and statistics, an HTML data report, and drift against the serving model's data."""
         return dsl.ContainerSpec(
             image=image,
             command=["python", "-m", "components.dataset"],
-            args=["--records", records.path, "--config", config, "--output", dataset.path],
+            args=[
+                "--records",
+                records.path,
+                "--config",
+                config,
+                "--output",
+                dataset.path,
+                "--report",
+                report.path,
+                "--registry-root",
+                registry_root,
+            ],
         )
 
     return build_dataset

@@ -9,6 +9,7 @@ from typing import Any
 import apache_beam as beam
 
 from components.dataset.split import DatasetConfig, assign_split, to_example_bytes
+from components.dataset.stats import FeatureStatistics
 
 TFRECORD_SUFFIX = ".tfrecord.gz"
 
@@ -132,6 +133,7 @@ def build(
     label: str,
     out_dir: str,
     stats_prefix: str,
+    features_prefix: str,
 ) -> None:
     records = (
         pipeline
@@ -162,6 +164,14 @@ def build(
         | "LeakedGroups" >> LeakedGroups(config.group_key)
         | "LeakList" >> beam.combiners.ToList()
         | "NameLeaks" >> beam.Map(lambda keys: ("leaked_groups", sorted(keys)[:20]))
+    )
+    _ = (
+        pairs
+        | "FeatureStats" >> FeatureStatistics(config.features)
+        | "FeaturesToDict" >> beam.combiners.ToDict()
+        | "FeaturesJson" >> beam.Map(lambda d: json.dumps(d, sort_keys=True))
+        | "WriteFeatureStats"
+        >> beam.io.WriteToText(features_prefix, num_shards=1, shard_name_template="")
     )
     _ = (
         (per_split, groups, leaked)

@@ -19,6 +19,8 @@ class DatasetConfig(Strict):
     splits: dict[str, int]
     shards: dict[str, int] = {}
     features: dict[str, FeatureType]
+    # Warn when a score of the drift comparison with the serving model's dataset exceeds this.
+    drift_threshold: float = 0.1
 
     @model_validator(mode="after")
     def _check(self) -> DatasetConfig:

@@ -18,6 +18,7 @@ from components.deploy.config import DeployConfig
 log = logging.getLogger(__name__)
 
 SAVED_MODEL = "saved_model"
+DATASET_STATS = "dataset_stats.json"
 MANIFEST_NAME = "inferenceservice.yaml"
 
 
@@ -117,7 +118,9 @@ def deploy(
         "source_model": str(model_dir),
         "manifest": manifest,
     }
-    uri = registry.publish(saved_model, version, metadata)
+    stats = model_dir / DATASET_STATS  # what the model was trained on, for later drift checks
+    extras = {DATASET_STATS: stats} if stats.is_file() else {}
+    uri = registry.publish(saved_model, version, metadata, extras)
     pointer = registry.move_champion(
         version, reason="blessed: " + "; ".join(blessing.get("reasons", []))
     )

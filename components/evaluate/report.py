@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import io
-from importlib import resources
 from typing import Any
 
 import numpy as np
 
+from components.common import html
+
 METRIC_NAMES = ["roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "log_loss"]
-
-
-def _png(fig: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def plots(
@@ -29,13 +18,10 @@ def plots(
     confusion: list[list[int]],
     history: dict[str, list[float]] | None,
 ) -> list[tuple]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
     from sklearn.metrics import precision_recall_curve, roc_curve
 
+    plt = html.pyplot()
     out = []
     fig, ax = plt.subplots(figsize=(5, 4.2))
     for name, s in (("candidate", scores), ("champion", champion_scores)):
@@ -45,7 +31,7 @@ def plots(
     ax.plot([0, 1], [0, 1], "--", color="grey", lw=0.8)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve")
     ax.legend(loc="lower right")
-    out.append(("ROC curve", _png(fig)))
+    out.append(("ROC curve", html.png(fig)))
 
     fig, ax = plt.subplots(figsize=(5, 4.2))
     for name, s in (("candidate", scores), ("champion", champion_scores)):
@@ -54,7 +40,7 @@ def plots(
             ax.plot(r, p, label=name)
     ax.set(xlabel="recall", ylabel="precision", title="Precision-recall curve")
     ax.legend(loc="lower left")
-    out.append(("Precision-recall curve", _png(fig)))
+    out.append(("Precision-recall curve", html.png(fig)))
 
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
     cm = np.array(confusion)
@@ -78,7 +64,7 @@ def plots(
         ylabel="actual",
         title="Confusion matrix (threshold 0.5)",
     )
-    out.append(("Confusion matrix", _png(fig)))
+    out.append(("Confusion matrix", html.png(fig)))
 
     if history:
         fig, ax = plt.subplots(figsize=(5, 4.2))
@@ -93,7 +79,7 @@ def plots(
         ax.set(xlabel="epoch", title="Training history")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend()
-        out.append(("Training history", _png(fig)))
+        out.append(("Training history", html.png(fig)))
     return out
 
 
@@ -107,11 +93,9 @@ def render(
     plot_list: list[tuple],
     dataset: dict[str, Any] | None,
 ) -> str:
-    import jinja2
-
-    template = resources.files("components.evaluate").joinpath("report.html.j2").read_text()
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    return env.from_string(template).render(
+    return html.render(
+        "components.evaluate",
+        "report.html.j2",
         model_name=model_name,
         candidate=candidate,
         champion=champion,
@@ -121,5 +105,4 @@ def render(
         plots=plot_list,
         dataset=dataset,
         metric_names=METRIC_NAMES,
-        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )

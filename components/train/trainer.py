@@ -110,6 +110,11 @@ def train(dataset_dir: str, cfg: TrainConfig, output: Path, checkpoint_dir: Path
         fs.write_json_atomic(stage / "history.json", hist)
         fs.write_json_atomic(stage / "train_config.json", cfg.model_dump())
         fs.write_json_atomic(stage / "metrics.json", best)
+        # The statistics of the data this model learned from travel with it (a later dataset is
+        # compared with them once this model serves).
+        stats = fs.join(dataset_dir, "stats.json")
+        if fs.exists(stats):
+            fs.write_json_atomic(stage / "dataset_stats.json", fs.read_json(stats))
         fs.write_json_atomic(
             stage / "signature.json",
             {

@@ -75,6 +75,11 @@ def test_run_publishes_then_a_worse_candidate_is_not_deployed(
     evaluation = json.loads((run_dir / "evaluate" / "metrics").read_text())
     assert evaluation["blessing"]["blessed"] is False
     assert evaluation["blessing"]["champion_version"] == first["version"]
+    # The dataset was compared with the one the champion was trained on (published with it).
+    drift = json.loads((run_dir / "build-dataset" / "dataset" / "stats.json").read_text())["drift"]
+    assert drift["baseline"] == f"reviews-sentiment {first['version']}"
+    assert drift["warnings"] == []  # the same data
+    assert "No drift above" in (run_dir / "build-dataset" / "report").read_text()
     assert Registry(str(registry), "reviews-sentiment").champion() == first
 
 

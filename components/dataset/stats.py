@@ -1,0 +1,207 @@
+"""Per-split feature statistics (Beam), the schema they imply, and drift against a baseline.
+
+For every split and feature: count, missing, distinct values, the most frequent values, numeric
+range, mean and standard deviation, and quantiles (of the value for numbers, of the length for
+strings). TFDV computes the same kind of statistics; these are plain JSON a person can read.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import apache_beam as beam
+
+TOP_K = 10
+QUANTILES = 11  # min, deciles, max
+DOMAIN_MAX = 20  # a string/int feature with at most this many values gets a domain in the schema
+LABEL_BALANCE = "(label balance)"  # the drift entry of the label distribution
+
+
+class _Basic(beam.CombineFn):
+    """count, missing, min, max, sum, sum of squares of the measure (value or string length)."""
+
+    def create_accumulator(self) -> list[float]:
+        return [0, 0, math.inf, -math.inf, 0.0, 0.0]
+
+    def add_input(self, acc: list[float], value: Any) -> list[float]:
+        acc[0] += 1
+        if value is None:
+            acc[1] += 1
+            return acc
+        x = float(len(value)) if isinstance(value, str) else float(value)
+        acc[2], acc[3] = min(acc[2], x), max(acc[3], x)
+        acc[4] += x
+        acc[5] += x * x
+        return acc
+
+    def merge_accumulators(self, accs: Iterable[list[float]]) -> list[float]:
+        out = self.create_accumulator()
+        for a in accs:
+            out[0] += a[0]
+            out[1] += a[1]
+            out[2], out[3] = min(out[2], a[2]), max(out[3], a[3])
+            out[4] += a[4]
+            out[5] += a[5]
+        return out
+
+    def extract_output(self, acc: list[float]) -> dict[str, Any]:
+        count, missing, lo, hi, total, squares = acc
+        present = count - missing
+        mean = total / present if present else None
+        var = max(squares / present - mean * mean, 0.0) if present and mean is not None else None
+        return {
+            "count": int(count),
+            "missing": int(missing),
+            "min": lo if present else None,
+            "max": hi if present else None,
+            "mean": mean,
+            "std": math.sqrt(var) if var is not None else None,
+        }
+
+
+def _measure(value: Any) -> float | None:
+    if value is None:
+        return None
+    return float(len(value)) if isinstance(value, str) else float(value)
+
+
+class FeatureStatistics(beam.PTransform):
+    """(split, record) pairs -> (split, {feature: statistics}), one element per split."""
+
+    def __init__(self, features: Mapping[str, str]) -> None:
+        super().__init__()
+        self._features = dict(features)
+
+    def expand(self, pairs: beam.PCollection) -> beam.PCollection:
+        features = self._features
+        cells = pairs | "Cells" >> beam.FlatMapTuple(
+            lambda split, r: [((split, name), r.get(name)) for name in sorted(features)]
+        )
+        present = cells | "Present" >> beam.Filter(lambda kv: kv[1] is not None)
+        basic = cells | "Basic" >> beam.CombinePerKey(_Basic())
+        quantiles = (
+            present
+            | "Measure" >> beam.MapTuple(lambda key, v: (key, _measure(v)))
+            | "Quantiles" >> beam.ApproximateQuantiles.PerKey(QUANTILES)
+        )
+        categorical = present | "Categorical" >> beam.Filter(
+            lambda kv: features[kv[0][1]] in ("string", "int")
+        )
+        values = categorical | "Value" >> beam.MapTuple(lambda key, v: (key, str(v)[:80]))
+        top = (
+            values
+            | "CountValues" >> beam.combiners.Count.PerElement()
+            | "ByFeature" >> beam.MapTuple(lambda kv, n: (kv[0], (n, kv[1])))
+            | "Top" >> beam.combiners.Top.PerKey(TOP_K)
+        )
+        distinct = (
+            values
+            | "DistinctValues" >> beam.Distinct()
+            | "CountDistinct" >> beam.combiners.Count.PerKey()
+        )
+        return (
+            {"basic": basic, "quantiles": quantiles, "top": top, "distinct": distinct}
+            | "Join" >> beam.CoGroupByKey()
+            | "Assemble" >> beam.MapTuple(_assemble)
+            | "BySplit" >> beam.GroupByKey()
+            | "ToDict" >> beam.MapTuple(lambda split, items: (split, dict(sorted(items))))
+        )
+
+
+def _assemble(key: tuple[str, str], parts: dict[str, list[Any]]) -> tuple[str, Any]:
+    split, feature = key
+    stats = dict(parts["basic"][0]) if parts["basic"] else {"count": 0, "missing": 0}
+    stats["missing_rate"] = round(stats["missing"] / stats["count"], 6) if stats["count"] else None
+    stats["quantiles"] = list(parts["quantiles"][0]) if parts["quantiles"] else []
+    if parts["distinct"]:
+        stats["distinct"] = parts["distinct"][0]
+    if parts["top"]:
+        stats["top"] = [[value, count] for count, value in parts["top"][0]]
+    return split, (feature, stats)
+
+
+def infer_schema(kinds: Mapping[str, str], features: Mapping[str, dict[str, Any]]) -> dict:
+    """What one split's data looks like, as a schema a later dataset can be checked against."""
+    out: dict[str, Any] = {}
+    for name, kind in sorted(kinds.items()):
+        stats = features.get(name, {})
+        entry: dict[str, Any] = {"type": kind, "required": stats.get("missing", 0) == 0}
+        if kind in ("int", "float") and stats.get("min") is not None:
+            entry["range"] = [stats["min"], stats["max"]]
+        if kind == "string" and stats.get("min") is not None:
+            entry["length_range"] = [int(stats["min"]), int(stats["max"])]
+        top = stats.get("top", [])
+        distinct = stats.get("distinct", 0)
+        if kind in ("string", "int") and 0 < distinct <= min(DOMAIN_MAX, len(top)):
+            entry["domain"] = sorted(v for v, _ in top)
+        out[name] = entry
+    return {"features": out}
+
+
+def _distribution(pairs: Iterable[list[Any]]) -> dict[str, float]:
+    items = list(pairs)
+    total = sum(c for _, c in items)
+    return {str(v): c / total for v, c in items} if total else {}
+
+
+def _linf(a: Mapping[str, float], b: Mapping[str, float]) -> float:
+    return max((abs(a.get(k, 0.0) - b.get(k, 0.0)) for k in set(a) | set(b)), default=0.0)
+
+
+def _quantile_shift(current: list[float], baseline: list[float]) -> float | None:
+    """Mean absolute shift of matching quantiles, in units of the baseline's range."""
+    if len(current) != len(baseline) or len(baseline) < 2:
+        return None
+    span = (baseline[-1] - baseline[0]) or 1.0
+    return sum(abs(c - b) for c, b in zip(current, baseline, strict=True)) / len(baseline) / span
+
+
+def drift(current: dict[str, Any], baseline: dict[str, Any], threshold: float) -> dict[str, Any]:
+    """Compare two datasets' stats.json, split by split; a score above `threshold` warns.
+
+    Scores: L-infinity distance between label distributions and between top-value frequencies
+    (as TFDV does for categorical features), the mean quantile shift for numbers and string
+    lengths (in units of the baseline's range), and the change of the missing rate.
+    """
+    out: dict[str, Any] = {"threshold": threshold, "splits": {}, "warnings": []}
+    for split, now in current["splits"].items():
+        before = baseline.get("splits", {}).get(split)
+        if before is None:
+            continue
+        scores: dict[str, dict[str, float]] = {
+            LABEL_BALANCE: {
+                "label_linf": round(
+                    _linf(
+                        _distribution(now.get("label_counts", {}).items()),
+                        _distribution(before.get("label_counts", {}).items()),
+                    ),
+                    6,
+                )
+            }
+        }
+        for name, stats in now.get("features", {}).items():
+            old = before.get("features", {}).get(name)
+            if old is None:
+                continue
+            feature: dict[str, float] = {}
+            if "top" in stats and "top" in old:
+                top_now, top_old = _distribution(stats["top"]), _distribution(old["top"])
+                feature["top_values_linf"] = round(_linf(top_now, top_old), 6)
+            shift = _quantile_shift(stats.get("quantiles", []), old.get("quantiles", []))
+            if shift is not None:
+                feature["quantile_shift"] = round(shift, 6)
+            if stats.get("missing_rate") is not None and old.get("missing_rate") is not None:
+                feature["missing_rate_change"] = round(
+                    abs(stats["missing_rate"] - old["missing_rate"]), 6
+                )
+            scores[name] = feature
+        out["splits"][split] = scores
+        for name, feature in scores.items():
+            for measure, value in feature.items():
+                if value > threshold:
+                    out["warnings"].append(
+                        f"{split}/{name}: {measure} {value:.3f} > threshold {threshold}"
+                    )
+    return out
