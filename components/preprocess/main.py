@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 RECORDS = "records"
 DEAD_LETTER = "dead_letter"
+NEAR_DUPLICATES = "near_duplicates"
 STATS = "stats.json"
 
 
@@ -38,20 +39,23 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
         "--output",
         required=True,
         type=Path,
-        help="folder to create: records/*.jsonl, dead_letter/*.jsonl, stats.json",
+        help="folder to create: records/*.jsonl, dead_letter/*.jsonl, near_duplicates/*.jsonl, "
+        "stats.json",
     )
     return parser.parse_known_args(argv)
 
 
+DROPPED = ("dead_letter", "filtered", "duplicates_dropped", "near_duplicates_dropped")
+
+
 def reconcile(counts: dict[str, int]) -> dict[str, int]:
-    """Check rows_in == rows_out + dead_letter + filtered + duplicates_dropped; raise if not."""
-    keys = ("rows_in", "rows_out", "dead_letter", "filtered", "duplicates_dropped")
-    c = {k: int(counts.get(k, 0)) for k in keys}
-    accounted = c["rows_out"] + c["dead_letter"] + c["filtered"] + c["duplicates_dropped"]
+    """Check rows_in == rows_out + dead letters + filtered + (near-)duplicates; raise if not."""
+    c = {k: int(counts.get(k, 0)) for k in ("rows_in", "rows_out", *DROPPED)}
+    accounted = c["rows_out"] + sum(c[k] for k in DROPPED)
     if c["rows_in"] != accounted:
         raise ReconciliationError(
             f"counts do not reconcile: rows_in={c['rows_in']} but out+dead_letter+filtered+"
-            f"duplicates={accounted} ({c}); refusing to publish"
+            f"duplicates+near duplicates={accounted} ({c}); refusing to publish"
         )
     return c
 
@@ -86,6 +90,7 @@ def run(raw_dir: str, config_uri: str, output: Path, beam_args: list[str]) -> di
                 out_prefix=str(stage / RECORDS / "part"),
                 dead_prefix=str(stage / DEAD_LETTER / "part"),
                 stats_prefix=str(stage / STATS),
+                near_prefix=str(stage / NEAR_DUPLICATES / "part"),
             )
         counts = json.loads((stage / STATS).read_text())
         stats = {
@@ -100,15 +105,17 @@ def run(raw_dir: str, config_uri: str, output: Path, beam_args: list[str]) -> di
                 f"{manifest['row_count']}; the snapshot may be corrupt"
             )
         (stage / DEAD_LETTER).mkdir(exist_ok=True)
+        (stage / NEAR_DUPLICATES).mkdir(exist_ok=True)
         (stage / RECORDS).mkdir(exist_ok=True)
         fs.write_json_atomic(stage / STATS, stats)
     log.info(
-        "in=%d out=%d dead_letter=%d filtered=%d duplicates=%d",
+        "in=%d out=%d dead_letter=%d filtered=%d duplicates=%d near_duplicates=%d",
         stats["rows_in"],
         stats["rows_out"],
         stats["dead_letter"],
         stats["filtered"],
         stats["duplicates_dropped"],
+        stats["near_duplicates_dropped"],
     )
     return stats
 
@@ -128,6 +135,7 @@ def _body(argv: Sequence[str] | None) -> int:
                         "dead_letter",
                         "filtered",
                         "duplicates_dropped",
+                        "near_duplicates_dropped",
                     )
                 },
             }

@@ -17,12 +17,19 @@ import apache_beam as beam
 from apache_beam import pvalue
 
 from components.common import records
-from components.preprocess.schema import PreprocessConfig, matching_filter, normalize, validate
+from components.preprocess.schema import (
+    NearDedupe,
+    PreprocessConfig,
+    matching_filter,
+    normalize,
+    validate,
+)
 
 VALID = "valid"
 DEAD_LETTER = "dead_letter"
 FILTERED = "filtered"
 DUPLICATE = "duplicate"
+NEAR_DUPLICATE = "near_duplicate"
 
 
 def dead_letter(source: str, raw: str, reason: str, step: str) -> dict[str, str]:
@@ -143,6 +150,91 @@ class DropExactDuplicates(beam.PTransform):
         )
 
 
+def minhash(text: str, spec: NearDedupe) -> tuple[int, ...]:
+    """MinHash signature of the text's character shingles (datasketch, seeded: stable)."""
+    from datasketch import MinHash
+
+    k = spec.shingle
+    shingles = {text[i : i + k] for i in range(max(1, len(text) - k + 1))}
+    sketch = MinHash(num_perm=spec.bands * spec.rows, seed=spec.seed)
+    sketch.update_batch([s.encode("utf-8") for s in sorted(shingles)])
+    return tuple(int(v) for v in sketch.hashvalues)
+
+
+def similarity(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+    """Estimated Jaccard similarity: the share of equal MinHash values."""
+    return sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
+
+
+class DropNearDuplicates(beam.PTransform):
+    """Keep the earliest of nearly identical texts; the others leave through NEAR_DUPLICATE with
+    the source they duplicate and the similarity. LSH banding finds candidate pairs: records
+    sharing all `rows` values of any band meet in one group, and are compared there."""
+
+    def __init__(self, spec: NearDedupe | None) -> None:
+        super().__init__()
+        self._spec = spec
+
+    def expand(self, records_: beam.PCollection) -> pvalue.DoOutputsTuple:
+        spec = self._spec
+        if spec is None:
+            return records_ | "NoNearDedupe" >> beam.Map(lambda r: r).with_outputs(
+                NEAR_DUPLICATE, main=VALID
+            )
+
+        def bands(kv: tuple[str, tuple[int, ...]]) -> Iterator[Any]:
+            source, signature = kv
+            for b in range(spec.bands):
+                part = signature[b * spec.rows : (b + 1) * spec.rows]
+                yield (b, hashlib.sha256(repr(part).encode()).hexdigest()), (source, signature)
+
+        def mark_later(kv: tuple[Any, Iterable[tuple[str, tuple[int, ...]]]]) -> Iterator[Any]:
+            members = sorted(kv[1], key=lambda m: _source_order(m[0]))
+            first, first_sig = members[0]
+            for source, signature in members[1:]:
+                score = similarity(first_sig, signature)
+                if score >= spec.threshold:
+                    yield source, (first, round(score, 4))
+
+        def earliest(kv: tuple[str, Iterable[tuple[str, float]]]) -> tuple[str, Any]:
+            return kv[0], min(kv[1], key=lambda m: _source_order(m[0]))
+
+        def split(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[Any]:
+            source, joined = kv
+            (record,) = joined["record"]
+            if joined["mark"]:
+                kept, score = joined["mark"][0]
+                yield pvalue.TaggedOutput(
+                    NEAR_DUPLICATE,
+                    {
+                        "source": source,
+                        "duplicates": kept,
+                        "similarity": score,
+                        spec.field: record[spec.field],
+                    },
+                )
+            else:
+                yield record
+
+        signatures = records_ | "Signature" >> beam.Map(
+            lambda r: (r["_source"], minhash(str(r[spec.field]), spec))
+        )
+        marks = (
+            signatures
+            | "Bands" >> beam.FlatMap(bands)
+            | "GroupBand" >> beam.GroupByKey()
+            | "MarkLater" >> beam.FlatMap(mark_later)
+            | "PerRecord" >> beam.GroupByKey()
+            | "Earliest" >> beam.Map(earliest)
+        )
+        keyed = records_ | "KeyBySource" >> beam.Map(lambda r: (r["_source"], r))
+        return (
+            {"record": keyed, "mark": marks}
+            | "JoinMarks" >> beam.CoGroupByKey()
+            | "Split" >> beam.FlatMap(split).with_outputs(NEAR_DUPLICATE, main=VALID)
+        )
+
+
 def _source_order(source: str) -> tuple[str, int]:
     uri, _, row = source.rpartition(":")
     return (uri, int(row) if row.isdigit() else 0)
@@ -181,12 +273,14 @@ def build(
     out_prefix: str,
     dead_prefix: str,
     stats_prefix: str,
+    near_prefix: str,
 ) -> None:
     """Wire the whole job into `pipeline`; outputs are text shards under the given prefixes."""
     rows = pipeline | "ReadRawRecords" >> ReadRawRecords(files)
     split = rows | "ValidateAndLabel" >> ValidateAndLabel(config)
     normalized = split[VALID] | "NormalizeText" >> NormalizeText(config.normalize_nfkc)
-    deduped = normalized | "DropExactDuplicates" >> DropExactDuplicates(config.dedupe_on)
+    exact = normalized | "DropExactDuplicates" >> DropExactDuplicates(config.dedupe_on)
+    deduped = exact[VALID] | "DropNearDuplicates" >> DropNearDuplicates(config.near_dedupe)
 
     keep = config.keep_fields
     _ = (
@@ -200,11 +294,17 @@ def build(
         | "WriteDeadLetter" >> beam.io.WriteToText(dead_prefix, file_name_suffix=".jsonl")
     )
 
+    _ = (
+        deduped[NEAR_DUPLICATE]
+        | "SerializeNearDuplicates" >> beam.Map(lambda d: json.dumps(d, ensure_ascii=False))
+        | "WriteNearDuplicates" >> beam.io.WriteToText(near_prefix, file_name_suffix=".jsonl")
+    )
     counts = [
         rows | "CountIn" >> CountAs("rows_in"),
         deduped[VALID] | "CountOut" >> CountAs("rows_out"),
         split[DEAD_LETTER] | "CountDeadLetter" >> CountAs("dead_letter"),
-        deduped[DUPLICATE] | "CountDuplicates" >> CountAs("duplicates_dropped"),
+        exact[DUPLICATE] | "CountDuplicates" >> CountAs("duplicates_dropped"),
+        deduped[NEAR_DUPLICATE] | "CountNearDuplicates" >> CountAs("near_duplicates_dropped"),
         split[FILTERED] | "CountFiltered" >> CountAs("filtered"),
     ]
     per_rule = (

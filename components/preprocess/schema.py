@@ -30,6 +30,19 @@ class FilterRule(Strict):
     equals: Any
 
 
+class NearDedupe(Strict):
+    """Drop records whose `field` is nearly the same text as an earlier record's: the Jaccard
+    similarity of their character `shingle`-grams, estimated by MinHash, at least `threshold`.
+    Candidates come from LSH banding (`bands` x `rows` hash values), so the job scales."""
+
+    field: str
+    threshold: float = Field(0.8, gt=0, le=1)
+    shingle: int = Field(5, ge=1)
+    bands: int = Field(16, ge=1)
+    rows: int = Field(4, ge=1)
+    seed: int = 1
+
+
 class LabelSpec(Strict):
     field: str
     mapping: dict[str, int]
@@ -41,6 +54,7 @@ class PreprocessConfig(Strict):
     label: LabelSpec
     normalize_nfkc: list[str] = []
     dedupe_on: list[str] = []
+    near_dedupe: NearDedupe | None = None
     keep_fields: list[str] = []
 
     @model_validator(mode="after")
@@ -51,6 +65,7 @@ class PreprocessConfig(Strict):
             + [self.label.field]
             + self.normalize_nfkc
             + self.dedupe_on
+            + ([self.near_dedupe.field] if self.near_dedupe else [])
             + self.keep_fields
         )
         unknown = sorted(set(used) - names)

@@ -77,6 +77,37 @@ def test_transforms_route_every_row(config: PreprocessConfig) -> None:
         )
 
 
+def test_near_duplicates_leave_with_the_record_they_repeat() -> None:
+    from components.preprocess.schema import NearDedupe
+
+    base = "An unflinching, beautifully acted drama about grief, memory and the families we choose."
+    records = [
+        {"_source": "a.csv:2", "text": base},
+        {"_source": "a.csv:9", "text": base.replace("beautifully", "beautifuly")},  # a typo
+        {"_source": "b.csv:1", "text": "A limp, joyless sequel that nobody asked for."},
+        {"_source": "a.csv:10", "text": base.upper()},  # other shingles: not a near duplicate
+    ]
+    spec = NearDedupe(field="text", threshold=0.8)
+    assert pp.similarity(pp.minhash(base, spec), pp.minhash(base, spec)) == 1.0
+    with TestPipeline() as p:
+        out = p | beam.Create(records) | pp.DropNearDuplicates(spec)
+        assert_that(
+            out[pp.VALID] | beam.Map(lambda r: r["_source"]),
+            equal_to(["a.csv:2", "b.csv:1", "a.csv:10"]),
+            label="kept",
+        )
+        assert_that(
+            out[pp.NEAR_DUPLICATE] | beam.Map(lambda d: (d["source"], d["duplicates"])),
+            equal_to([("a.csv:9", "a.csv:2")]),
+            label="dropped",
+        )
+        assert_that(
+            out[pp.NEAR_DUPLICATE] | beam.Map(lambda d: d["similarity"] >= 0.8),
+            equal_to([True]),
+            label="similarity",
+        )
+
+
 def test_reconcile_refuses_a_mismatch() -> None:
     counts = {
         "rows_in": 10,
@@ -124,7 +155,11 @@ def test_cli_counts_reconcile_with_bad_rows(tmp_path: Path, sample_csv: Path) ->
     assert stats["reconciled"] is True
     assert stats["rows_in"] == stats["manifest_row_count"]
     assert stats["rows_in"] == (
-        stats["rows_out"] + stats["dead_letter"] + stats["filtered"] + stats["duplicates_dropped"]
+        stats["rows_out"]
+        + stats["dead_letter"]
+        + stats["filtered"]
+        + stats["duplicates_dropped"]
+        + stats["near_duplicates_dropped"]
     )
     dead = [
         json.loads(line)
