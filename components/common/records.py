@@ -31,6 +31,38 @@ class RawRecord:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class CsvOptions:
+    """How to read a CSV that is not the plain header-first kind (UCI files, exports)."""
+
+    columns: tuple[str, ...] | None = None  # no header row: the columns, in order
+    skip_initial_space: bool = False  # "a, b" reads as ["a", "b"]
+    missing: tuple[str, ...] = ()  # cell values that mean "no value" (read as None)
+    comment: str | None = None  # lines starting with this are not rows
+
+    @classmethod
+    def from_dict(cls, value: dict[str, Any] | None) -> CsvOptions:
+        value = value or {}
+        columns = value.get("columns")
+        return cls(
+            columns=tuple(columns) if columns else None,
+            skip_initial_space=bool(value.get("skip_initial_space", False)),
+            missing=tuple(value.get("missing", ())),
+            comment=value.get("comment"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "columns": list(self.columns) if self.columns else None,
+            "skip_initial_space": self.skip_initial_space,
+            "missing": list(self.missing),
+            "comment": self.comment,
+        }
+
+
+PLAIN_CSV = CsvOptions()
+
+
 def detect_format(uri: str) -> str:
     name = uri.lower()
     for suffix in _COMPRESSED:
@@ -63,17 +95,31 @@ def _visible(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def read_csv(uri: str) -> Iterator[RawRecord]:
+def _csv_rows(handle: Any, options: CsvOptions) -> Iterator[list[str]]:
+    text = io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="")
+    lines = (line for line in text if not (options.comment and line.startswith(options.comment)))
+    return csv.reader(lines, skipinitialspace=options.skip_initial_space)
+
+
+def read_csv(uri: str, options: CsvOptions = PLAIN_CSV) -> Iterator[RawRecord]:
     with fs.open_read(uri) as handle:
-        text = io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="")
-        reader = csv.reader(text)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise InputDataError(f"{uri}: the file is empty; expected a CSV header row") from None
-        if not any(h.strip() for h in header):
-            raise InputDataError(f"{uri}: the first line is blank; expected a CSV header row")
-        for row_no, cells in enumerate(reader, start=1):
+        reader = _csv_rows(handle, options)
+        if options.columns:
+            header = list(options.columns)
+        else:
+            try:
+                header = next(reader)
+            except StopIteration:
+                raise InputDataError(
+                    f"{uri}: the file is empty; expected a CSV header row"
+                ) from None
+            if not any(h.strip() for h in header):
+                raise InputDataError(f"{uri}: the first line is blank; expected a CSV header row")
+        row_no = 0
+        for cells in reader:
+            if not cells:  # a blank line is not a row
+                continue
+            row_no += 1
             raw = ",".join(cells)
             source = f"{uri}:{row_no}"
             if len(cells) != len(header):
@@ -84,7 +130,9 @@ def read_csv(uri: str) -> Iterator[RawRecord]:
                     f"expected {len(header)} columns {header}, found {len(cells)}",
                 )
                 continue
-            fields = dict(zip(header, cells, strict=True))
+            fields: dict[str, Any] = dict(zip(header, cells, strict=True))
+            if options.missing:
+                fields = {k: None if v in options.missing else v for k, v in fields.items()}
             bad = _surrogate_field(fields)
             if bad:
                 yield RawRecord(source, None, _visible(raw), bad)
@@ -138,22 +186,29 @@ def read_parquet(uri: str) -> Iterator[RawRecord]:
                 yield RawRecord(f"{uri}:{row_no}", row, json.dumps(row, default=str))
 
 
-def read_records(uri: str, fmt: str | None = None) -> Iterator[RawRecord]:
+def read_records(
+    uri: str, fmt: str | None = None, csv_options: CsvOptions = PLAIN_CSV
+) -> Iterator[RawRecord]:
     fmt = fmt or detect_format(uri)
-    readers = {"csv": read_csv, "jsonl": read_jsonl, "parquet": read_parquet}
+    if fmt == "csv":
+        return read_csv(uri, csv_options)
+    readers = {"jsonl": read_jsonl, "parquet": read_parquet}
     if fmt not in readers:
         raise InputDataError(f"{uri}: unknown format '{fmt}'; expected one of {FORMATS}")
     return readers[fmt](uri)
 
 
-def header_columns(uri: str, fmt: str | None = None) -> list[str] | None:
+def header_columns(
+    uri: str, fmt: str | None = None, csv_options: CsvOptions = PLAIN_CSV
+) -> list[str] | None:
     """Column names a file declares up front (CSV header, Parquet schema); None for JSONL."""
     fmt = fmt or detect_format(uri)
     if fmt == "csv":
+        if csv_options.columns:
+            return list(csv_options.columns)
         with fs.open_read(uri) as handle:
-            text = io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="")
             try:
-                return next(csv.reader(text))
+                return next(_csv_rows(handle, csv_options))
             except StopIteration:
                 raise InputDataError(f"{uri}: the file is empty; expected a CSV header") from None
     if fmt == "parquet":

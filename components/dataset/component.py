@@ -18,6 +18,7 @@ def component(image: str) -> Any:
         dataset: dsl.Output[dsl.Dataset],
         report: dsl.Output[dsl.HTML],
         registry_root: str = "",
+        beam_options: str = "",
     ):
         """Deterministic group-hash split into train/eval/test TFRecords with per-split schema
         and statistics, an HTML data report, and drift against the serving model's data."""
@@ -35,6 +36,8 @@ def component(image: str) -> Any:
                 report.path,
                 "--registry-root",
                 registry_root,
+                "--beam-options",
+                beam_options,
             ],
         )
 

@@ -1,6 +1,6 @@
 """CLI of the dataset step: `python -m components.dataset --records DIR --config YAML --output DIR`.
 
-Unknown flags are Beam pipeline options; the default runner is Beam's in-process DirectRunner.
+Unknown flags (and --beam-options) are Beam pipeline options; the default is the in-process runner.
 """
 
 from __future__ import annotations
@@ -8,10 +8,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
 from components.common import fs
+from components.common.beam_options import pipeline_options
 from components.common.cli import run_cli
 from components.common.config import load_section
 from components.common.errors import InputDataError, ReconciliationError
@@ -53,6 +55,13 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
         default="",
         help="a previous dataset's stats.json to compare with (instead of the champion's)",
     )
+    parser.add_argument(
+        "--beam-options",
+        default="",
+        help='Beam pipeline options as one string, e.g. "--runner=DataflowRunner --project=P '
+        '--region=R --temp_location=gs://B/tmp" (other unknown flags are Beam options too); '
+        "default: the in-process runner",
+    )
     return parser.parse_known_args(argv)
 
 
@@ -86,7 +95,6 @@ def run(
     previous: tuple[str, dict] | None = None,
 ) -> dict:
     import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
 
     from components.dataset import pipeline as dp
 
@@ -98,7 +106,7 @@ def run(
     if not fs.match(records_glob):
         raise InputDataError(f"{records_dir}: no records/*.jsonl; run preprocess first")
 
-    options = PipelineOptions(beam_args or ["--runner=DirectRunner"])
+    options = pipeline_options(beam_args)
     with fs.staged_dir(output) as stage:
         with beam.Pipeline(options=options) as p:
             dp.build(
@@ -173,7 +181,8 @@ def run(
 
 
 def _body(argv: Sequence[str] | None) -> int:
-    args, beam_args = parse_args(argv)
+    args, unknown = parse_args(argv)
+    beam_args = [*unknown, *shlex.split(args.beam_options)]
     stats = run(args.records, args.config, args.output, beam_args, baseline(args, args.config))
     if args.report:
         from components.dataset.report import render

@@ -27,6 +27,9 @@ def plots(stats: dict[str, Any], kinds: dict[str, str]) -> list[tuple[str, str]]
         few = [s.get("features", {}).get(name, {}).get("distinct", 0) for s in splits.values()]
         if kind == "int" and 0 < max(few) <= 10:
             continue  # a few values (e.g. the label): the tables show them better than a curve
+        if kind == "string" and 0 < max(few) <= 50:  # categorical: shares of the top values
+            out.append((f"{name} top values", _top_values(plt, name, splits)))
+            continue
         fig, ax = plt.subplots(figsize=(5, 3.6))
         drawn = False
         for split, s in splits.items():
@@ -42,6 +45,28 @@ def plots(stats: dict[str, Any], kinds: dict[str, str]) -> list[tuple[str, str]]
         ax.legend()
         out.append((f"{name} quantiles", html.png(fig)))
     return out
+
+
+def _top_values(plt: Any, name: str, splits: dict[str, Any]) -> str:
+    first = next(iter(splits.values()))["features"].get(name, {})
+    values = [v for v, _ in first.get("top", [])[:8]]
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    width = 0.8 / max(len(splits), 1)
+    for i, (split, s) in enumerate(splits.items()):
+        stats = s.get("features", {}).get(name, {})
+        present = max(stats.get("count", 0) - stats.get("missing", 0), 1)
+        counts = dict(stats.get("top", []))
+        ax.barh(
+            [j + i * width for j in range(len(values))],
+            [counts.get(v, 0) / present for v in values],
+            height=width,
+            label=split,
+        )
+    ax.set_yticks([j + 0.4 - width / 2 for j in range(len(values))], [v[:24] for v in values])
+    ax.invert_yaxis()
+    ax.set(xlabel="share of present values", title=f"{name}: most frequent values")
+    ax.legend()
+    return html.png(fig)
 
 
 def render(stats: dict[str, Any], kinds: dict[str, str], drift: dict[str, Any] | None) -> str:

@@ -59,14 +59,17 @@ def to_example_bytes(record: dict[str, Any], features: Mapping[str, str]) -> byt
 
     feats = {}
     for name, kind in features.items():
-        value = record[name]
+        value: Any = record.get(name)
+        # A missing value is an empty list (a parser fills in its default).
+        values = [] if value is None else [value]
         if kind == "string":
-            feats[name] = tf.train.Feature(
-                bytes_list=tf.train.BytesList(value=[str(value).encode("utf-8")])
-            )
+            data = [str(v).encode("utf-8") for v in values]
+            feats[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=data))
         elif kind == "int":
-            feats[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+            ints = [int(v) for v in values]
+            feats[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=ints))
         else:
-            feats[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
+            floats = [float(v) for v in values]
+            feats[name] = tf.train.Feature(float_list=tf.train.FloatList(value=floats))
     example = tf.train.Example(features=tf.train.Features(feature=feats))
     return example.SerializeToString(deterministic=True)  # map fields in key order

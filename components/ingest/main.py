@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from components.common.cli import run_cli
+from components.common.config import load_section
 from components.common.records import FORMATS
+from components.ingest.config import IngestConfig
 from components.ingest.ingest import Window, snapshot
 
 
@@ -38,6 +40,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="comma-separated columns a CSV/Parquet header must have",
     )
     parser.add_argument(
+        "--config",
+        default="",
+        help="pipeline config YAML; its optional `ingest` section says how to read the files "
+        "(format; CSV columns when there is no header row, missing-value markers, comments)",
+    )
+    parser.add_argument(
         "--window-end",
         default="",
         help="the run's scheduled time (RFC 3339); the window is the --window-days whole UTC "
@@ -57,7 +65,19 @@ def _body(argv: Sequence[str] | None) -> int:
     args = parse_args(argv)
     required = [c.strip() for c in args.required_columns.split(",") if c.strip()]
     window = Window.parse(args.window_end, args.window_days)
-    manifest = snapshot(args.source, args.output, args.format, required, window)
+    settings = (
+        load_section(args.config, "ingest", IngestConfig, optional=True)
+        if args.config
+        else IngestConfig()
+    )
+    manifest = snapshot(
+        args.source,
+        args.output,
+        args.format or settings.format,
+        required,
+        window,
+        settings.csv.options(),
+    )
     print(
         json.dumps(
             {

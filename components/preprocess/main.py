@@ -3,7 +3,7 @@
     python -m components.preprocess --raw DIR --config YAML --output DIR [beam flags]
 
 Flags it does not know are Beam pipeline options (`--runner DataflowRunner --project ...`);
-by default the job runs in-process on Beam's DirectRunner.
+by default the job runs on Beam's in-process FnApiRunner (components.common.beam_options).
 """
 
 from __future__ import annotations
@@ -11,13 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
 from components.common import fs
+from components.common.beam_options import pipeline_options
 from components.common.cli import run_cli
 from components.common.config import load_section
 from components.common.errors import InputDataError, ReconciliationError
+from components.common.records import CsvOptions, header_columns
 from components.ingest.ingest import DATA_DIR, MANIFEST
 from components.preprocess.schema import PreprocessConfig
 
@@ -42,6 +45,13 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
         help="folder to create: records/*.jsonl, dead_letter/*.jsonl, near_duplicates/*.jsonl, "
         "stats.json",
     )
+    parser.add_argument(
+        "--beam-options",
+        default="",
+        help='Beam pipeline options as one string, e.g. "--runner=DataflowRunner --project=P '
+        '--region=R --temp_location=gs://B/tmp" (other unknown flags are Beam options too); '
+        "default: the in-process runner",
+    )
     return parser.parse_known_args(argv)
 
 
@@ -62,17 +72,15 @@ def reconcile(counts: dict[str, int]) -> dict[str, int]:
 
 def run(raw_dir: str, config_uri: str, output: Path, beam_args: list[str]) -> dict:
     import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
 
     from components.preprocess import pipeline as pp
 
     config = load_section(config_uri, "preprocess", PreprocessConfig)
     manifest = fs.read_json(fs.join(raw_dir, MANIFEST))
     files = [(fs.join(raw_dir, DATA_DIR, f["name"]), f["format"]) for f in manifest["files"]]
+    csv_options = CsvOptions.from_dict(manifest.get("csv"))  # as ingest read them
     for uri, fmt in files:
-        from components.common.records import header_columns
-
-        columns = header_columns(uri, fmt)
+        columns = header_columns(uri, fmt, csv_options)
         missing = [c for c in config.required_columns if columns is not None and c not in columns]
         if missing:
             raise InputDataError(
@@ -80,7 +88,7 @@ def run(raw_dir: str, config_uri: str, output: Path, beam_args: list[str]) -> di
                 f"the header has {columns}; fix the data or the schema"
             )
 
-    options = PipelineOptions(beam_args or ["--runner=DirectRunner"])
+    options = pipeline_options(beam_args)
     with fs.staged_dir(output) as stage:
         with beam.Pipeline(options=options) as p:
             pp.build(
@@ -91,6 +99,7 @@ def run(raw_dir: str, config_uri: str, output: Path, beam_args: list[str]) -> di
                 dead_prefix=str(stage / DEAD_LETTER / "part"),
                 stats_prefix=str(stage / STATS),
                 near_prefix=str(stage / NEAR_DUPLICATES / "part"),
+                csv_options=csv_options,
             )
         counts = json.loads((stage / STATS).read_text())
         stats = {
@@ -121,7 +130,8 @@ def run(raw_dir: str, config_uri: str, output: Path, beam_args: list[str]) -> di
 
 
 def _body(argv: Sequence[str] | None) -> int:
-    args, beam_args = parse_args(argv)
+    args, unknown = parse_args(argv)
+    beam_args = [*unknown, *shlex.split(args.beam_options)]
     stats = run(args.raw, args.config, args.output, beam_args)
     print(
         json.dumps(

@@ -39,14 +39,19 @@ def dead_letter(source: str, raw: str, reason: str, step: str) -> dict[str, str]
 class ReadRawRecords(beam.PTransform):
     """Snapshot files -> one dict per row with its source location; undecodable rows included."""
 
-    def __init__(self, files: list[tuple[str, str]]) -> None:
+    def __init__(
+        self, files: list[tuple[str, str]], csv_options: records.CsvOptions = records.PLAIN_CSV
+    ) -> None:
         super().__init__()
         self._files = files  # (uri, format)
+        self._csv = csv_options
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        csv_options = self._csv
+
         def read(item: tuple[str, str]) -> Iterator[dict[str, Any]]:
             uri, fmt = item
-            for rec in records.read_records(uri, fmt):
+            for rec in records.read_records(uri, fmt, csv_options):
                 yield {
                     "source": rec.source,
                     "fields": rec.fields,
@@ -90,6 +95,9 @@ class _ValidateDoFn(beam.DoFn):
             yield pvalue.TaggedOutput(DEAD_LETTER, dead_letter(source, raw, reason, "label"))
             return
         record["label"] = label_spec.mapping[label_value]
+        if self._config.record_id:
+            content = json.dumps(record, sort_keys=True, ensure_ascii=False, default=str)
+            record[self._config.record_id] = hashlib.sha256(content.encode()).hexdigest()[:20]
         record["_source"] = source
         yield record
 
@@ -256,12 +264,14 @@ class CountAs(beam.PTransform):
         )
 
 
-def to_output(record: dict[str, Any], keep: list[str]) -> str:
+def to_output(record: dict[str, Any], keep: list[str], record_id: str | None = None) -> str:
     out = (
         {k: record[k] for k in keep}
         if keep
         else {k: v for k, v in record.items() if not k.startswith("_")}
     )
+    if record_id:
+        out[record_id] = record[record_id]
     out["label"] = record["label"]
     return json.dumps(out, ensure_ascii=False, sort_keys=True)
 
@@ -274,18 +284,19 @@ def build(
     dead_prefix: str,
     stats_prefix: str,
     near_prefix: str,
+    csv_options: records.CsvOptions = records.PLAIN_CSV,
 ) -> None:
     """Wire the whole job into `pipeline`; outputs are text shards under the given prefixes."""
-    rows = pipeline | "ReadRawRecords" >> ReadRawRecords(files)
+    rows = pipeline | "ReadRawRecords" >> ReadRawRecords(files, csv_options)
     split = rows | "ValidateAndLabel" >> ValidateAndLabel(config)
     normalized = split[VALID] | "NormalizeText" >> NormalizeText(config.normalize_nfkc)
     exact = normalized | "DropExactDuplicates" >> DropExactDuplicates(config.dedupe_on)
     deduped = exact[VALID] | "DropNearDuplicates" >> DropNearDuplicates(config.near_dedupe)
 
-    keep = config.keep_fields
+    keep, record_id = config.keep_fields, config.record_id
     _ = (
         deduped[VALID]
-        | "Serialize" >> beam.Map(lambda r: to_output(r, keep))
+        | "Serialize" >> beam.Map(lambda r: to_output(r, keep, record_id))
         | "WriteRecords" >> beam.io.WriteToText(out_prefix, file_name_suffix=".jsonl")
     )
     _ = (

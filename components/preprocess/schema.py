@@ -56,6 +56,9 @@ class PreprocessConfig(Strict):
     dedupe_on: list[str] = []
     near_dedupe: NearDedupe | None = None
     keep_fields: list[str] = []
+    # Add a field with this name holding a hash of the record's content: a group key for data
+    # without ids (identical rows share it, so they land in the same split).
+    record_id: str | None = None
 
     @model_validator(mode="after")
     def _fields_exist(self) -> PreprocessConfig:

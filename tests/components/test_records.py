@@ -72,3 +72,12 @@ def test_format_from_name() -> None:
     assert detect_format("x.ndjson") == "jsonl"
     with pytest.raises(InputDataError, match="cannot tell the format"):
         detect_format("x.txt")
+
+
+def test_beam_runner_defaults_to_in_process_and_passes_user_flags() -> None:
+    from components.common.beam_options import IN_PROCESS_RUNNER, with_runner
+
+    assert with_runner([]) == [f"--runner={IN_PROCESS_RUNNER}"]
+    dataflow = ["--runner=DataflowRunner", "--project=p", "--region=r"]
+    assert with_runner(dataflow) == dataflow  # untouched
+    assert with_runner(["--runner", "FlinkRunner"]) == ["--runner", "FlinkRunner"]

@@ -83,7 +83,14 @@ def test_ir_is_a_valid_pipeline_spec(compiled: dict[str, Path]) -> None:
     assert cond == "inputs.parameter_values['pipelinechannel--evaluate-blessed'] == true"
     assert set(spec["components"]["comp-condition-1"]["dag"]["tasks"]) == {"deploy"}
     params = spec["root"]["inputDefinitions"]["parameters"]
-    assert set(params) == {"data_uri", "config", "registry_root", "canary_percent", "window_days"}
+    assert set(params) == {
+        "data_uri",
+        "config",
+        "registry_root",
+        "canary_percent",
+        "window_days",
+        "beam_options",
+    }
 
 
 def _platform_settings(compiled_file: Path) -> tuple[dict, dict, dict]:

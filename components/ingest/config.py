@@ -1,0 +1,25 @@
+"""The optional `ingest` section of a pipeline config: how to read the source files."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from components.common.config import Strict
+from components.common.records import CsvOptions
+
+
+class CsvSettings(Strict):
+    """For CSVs without a header row, with padded cells or missing-value markers."""
+
+    columns: list[str] | None = None
+    skip_initial_space: bool = False
+    missing: list[str] = []
+    comment: str | None = None
+
+    def options(self) -> CsvOptions:
+        return CsvOptions.from_dict(self.model_dump())
+
+
+class IngestConfig(Strict):
+    format: Literal["csv", "jsonl", "parquet"] | None = None  # default: from the file extension
+    csv: CsvSettings = CsvSettings()
