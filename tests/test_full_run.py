@@ -39,8 +39,13 @@ def test_full_corpus_run(tmp_path: Path) -> None:
     pre = json.loads((out("preprocess", "records") / "stats.json").read_text())
     assert pre["rows_in"] == 13905
     assert pre["rows_in"] == (
-        pre["rows_out"] + pre["dead_letter"] + pre["filtered"] + pre["duplicates_dropped"]
+        pre["rows_out"]
+        + pre["dead_letter"]
+        + pre["filtered"]
+        + pre["duplicates_dropped"]
+        + pre["near_duplicates_dropped"]
     )
+    assert pre["near_duplicates_dropped"] == 42  # MinHash is seeded: the same rows every run
     # 1,097 plot rows: filtered by the declared rule, or dead-lettered when their text is empty.
     assert pre["filtered:plot_summary_not_a_review"] + pre["dead_letter"] == 1097
     data = json.loads((out("build-dataset", "dataset") / "stats.json").read_text())
