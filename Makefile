@@ -6,7 +6,7 @@ UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
 CHECKOV := $(VENV)/checkov/bin/checkov
 
-.PHONY: help venv compile demo demo-argo test test-slow lint infra-check format golden bench lock clean
+.PHONY: help venv compile demo demo-argo test test-slow lint infra-check format golden bench bench-data lock clean
 
 help:
 	@echo "make demo      set up .venv, compile the pipelines, run the retraining DAG locally"
@@ -16,6 +16,7 @@ help:
 	@echo "make demo-argo the retraining DAG run locally from its compiled Argo Workflow"
 	@echo "make lint      ruff + mypy + terraform fmt + checkov (terraform and manifests)"
 	@echo "make bench     bench/e2e.py: per-step wall time and rows/s of a local run (JSON)"
+	@echo "make bench-data bench/data.py: Beam preprocess and TFRecords vs plain baselines (JSON)"
 
 venv: $(STAMP)
 $(STAMP): requirements/dev.lock pyproject.toml
@@ -46,7 +47,7 @@ test: venv
 	$(PY) -m pytest
 
 test-slow: venv
-	$(PY) -m pytest -m slow
+	$(PY) -m pytest -m slow -rP
 
 lint: venv infra-check
 	$(PY) -m ruff check .
@@ -70,6 +71,9 @@ golden: venv
 
 bench: venv
 	$(PY) bench/e2e.py
+
+bench-data: venv
+	$(PY) bench/data.py
 
 # Re-resolve the hashed lock files (needs the package index).
 lock: venv

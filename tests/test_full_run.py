@@ -53,6 +53,10 @@ def test_full_corpus_run(tmp_path: Path) -> None:
 
     metrics = json.loads(out("evaluate", "metrics").read_text())
     assert metrics["roc_auc"] >= 0.80, metrics
+    # The TF-IDF + logistic regression baseline on the same split (issue 5 asks the model to
+    # reach it; printed so the CI log records both).
+    assert 0.80 <= metrics["baseline_roc_auc"] <= 1, metrics
+    print(f"test ROC AUC {metrics['roc_auc']:.4f}, baseline {metrics['baseline_roc_auc']:.4f}")
     assert metrics["blessing"]["blessed"] is True
     champion = Registry(str(registry), "reviews-sentiment").champion()
     assert champion is not None

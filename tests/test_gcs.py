@@ -19,18 +19,12 @@ from pathlib import Path
 import pytest
 
 from tests.components.test_deploy import BLESSED, fake_model
-from tests.conftest import REPO
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.conftest import REPO, free_port
 
 
 @pytest.fixture(scope="module")
 def gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    port = _free_port()
+    port = free_port()
     emulator = Path(sys.executable).parent / "gcp-storage-emulator"
     proc = subprocess.Popen(
         [str(emulator), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"],

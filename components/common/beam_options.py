@@ -7,6 +7,8 @@ local run the same on every machine. Dataflow, Flink or Spark flags pass through
 
 from __future__ import annotations
 
+import argparse
+import shlex
 from typing import Any
 
 IN_PROCESS_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
@@ -19,7 +21,34 @@ def with_runner(args: list[str]) -> list[str]:
     return [*args, f"--runner={IN_PROCESS_RUNNER}"]
 
 
+def in_process(args: list[str]) -> bool:
+    """Whether these arguments run the job on the in-process runner (a single worker)."""
+    runner = None
+    for i, arg in enumerate(args):
+        if arg.startswith("--runner="):
+            runner = arg.split("=", 1)[1]
+        elif arg == "--runner" and i + 1 < len(args):
+            runner = args[i + 1]
+    return runner in (None, IN_PROCESS_RUNNER, "FnApiRunner")
+
+
 def pipeline_options(args: list[str]) -> Any:
     from apache_beam.options.pipeline_options import PipelineOptions
 
     return PipelineOptions(with_runner(args))
+
+
+def add_flag(parser: argparse.ArgumentParser) -> None:
+    """The `--beam-options "..."` flag every Beam step takes (its unknown flags count too)."""
+    parser.add_argument(
+        "--beam-options",
+        default="",
+        help='Beam pipeline options as one string, e.g. "--runner=DataflowRunner --project=P '
+        '--region=R --temp_location=gs://B/tmp" (other unknown flags are Beam options too); '
+        "default: the in-process runner",
+    )
+
+
+def beam_args(args: argparse.Namespace, unknown: list[str]) -> list[str]:
+    """The step's Beam arguments: its unknown flags, then the words of `--beam-options`."""
+    return [*unknown, *shlex.split(args.beam_options)]

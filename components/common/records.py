@@ -95,10 +95,34 @@ def _visible(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def _csv_rows(handle: Any, options: CsvOptions) -> Iterator[list[str]]:
+# A larger CSV cell is a dead-letter row, not a crash (the csv module's default is 128 KiB).
+CSV_FIELD_LIMIT = 1 << 24
+
+
+def _csv_rows(handle: Any, options: CsvOptions) -> Iterator[list[str] | tuple[csv.Error, str]]:
+    """CSV rows; a row the csv module cannot parse comes back as (its csv.Error, its raw
+    lines), and the reader goes on with the next line."""
+    csv.field_size_limit(CSV_FIELD_LIMIT)
     text = io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="")
-    lines = (line for line in text if not (options.comment and line.startswith(options.comment)))
-    return csv.reader(lines, skipinitialspace=options.skip_initial_space)
+    consumed: list[str] = []
+
+    def lines() -> Iterator[str]:
+        for line in text:
+            if not (options.comment and line.startswith(options.comment)):
+                consumed.append(line)
+                yield line
+
+    reader = csv.reader(lines(), skipinitialspace=options.skip_initial_space)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            yield err, "".join(consumed).rstrip("\r\n")
+        else:
+            yield row
+        consumed.clear()
 
 
 def read_csv(uri: str, options: CsvOptions = PLAIN_CSV) -> Iterator[RawRecord]:
@@ -108,11 +132,14 @@ def read_csv(uri: str, options: CsvOptions = PLAIN_CSV) -> Iterator[RawRecord]:
             header = list(options.columns)
         else:
             try:
-                header = next(reader)
+                first = next(reader)
             except StopIteration:
                 raise InputDataError(
                     f"{uri}: the file is empty; expected a CSV header row"
                 ) from None
+            if isinstance(first, tuple):
+                raise InputDataError(f"{uri}: the header row is not readable CSV: {first[0]}")
+            header = first
             if not any(h.strip() for h in header):
                 raise InputDataError(f"{uri}: the first line is blank; expected a CSV header row")
         row_no = 0
@@ -120,8 +147,15 @@ def read_csv(uri: str, options: CsvOptions = PLAIN_CSV) -> Iterator[RawRecord]:
             if not cells:  # a blank line is not a row
                 continue
             row_no += 1
-            raw = ",".join(cells)
             source = f"{uri}:{row_no}"
+            if isinstance(cells, tuple):
+                err, raw_lines = cells
+                reason = f"not readable as CSV: {err}"
+                if "field larger" in str(err):
+                    reason = f"a cell is larger than {CSV_FIELD_LIMIT} characters"
+                yield RawRecord(source, None, _visible(raw_lines), reason)
+                continue
+            raw = ",".join(cells)
             if len(cells) != len(header):
                 yield RawRecord(
                     source,
@@ -141,27 +175,29 @@ def read_csv(uri: str, options: CsvOptions = PLAIN_CSV) -> Iterator[RawRecord]:
 
 
 def read_jsonl(uri: str) -> Iterator[RawRecord]:
+    import orjson  # several times faster than json on the per-record path
+
     with fs.open_read(uri) as handle:
         for row_no, line_bytes in enumerate(handle, start=1):
-            line = line_bytes.decode("utf-8", "surrogateescape").rstrip("\r\n")
+            data = line_bytes.rstrip(b"\r\n")
             source = f"{uri}:{row_no}"
-            if not line.strip():
-                yield RawRecord(source, None, line, "blank line")
-                continue
             try:
-                line_bytes.decode("utf-8")
+                line = data.decode("utf-8")
             except UnicodeDecodeError as err:
                 yield RawRecord(
                     source,
                     None,
-                    _visible(line),
+                    _visible(data.decode("utf-8", "surrogateescape")),
                     f"bytes that are not valid UTF-8 at byte {err.start}",
                 )
                 continue
+            if not line.strip():
+                yield RawRecord(source, None, line, "blank line")
+                continue
             try:
-                value = json.loads(line)
-            except json.JSONDecodeError as err:
-                yield RawRecord(source, None, line, f"not valid JSON: {err.msg} at col {err.colno}")
+                value = orjson.loads(data)
+            except orjson.JSONDecodeError as err:
+                yield RawRecord(source, None, line, f"not valid JSON: {err}")
                 continue
             if not isinstance(value, dict):
                 yield RawRecord(
@@ -208,9 +244,12 @@ def header_columns(
             return list(csv_options.columns)
         with fs.open_read(uri) as handle:
             try:
-                return next(_csv_rows(handle, csv_options))
+                first = next(_csv_rows(handle, csv_options))
             except StopIteration:
                 raise InputDataError(f"{uri}: the file is empty; expected a CSV header") from None
+            if isinstance(first, tuple):
+                raise InputDataError(f"{uri}: the header row is not readable CSV: {first[0]}")
+            return first
     if fmt == "parquet":
         import pyarrow.parquet as pq
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from components.common import fs
+from components.common import beam_options, fs
 from components.common.beam_options import pipeline_options
 from components.common.cli import run_cli
 from components.common.config import load_section
@@ -55,13 +54,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
         default="",
         help="a previous dataset's stats.json to compare with (instead of the champion's)",
     )
-    parser.add_argument(
-        "--beam-options",
-        default="",
-        help='Beam pipeline options as one string, e.g. "--runner=DataflowRunner --project=P '
-        '--region=R --temp_location=gs://B/tmp" (other unknown flags are Beam options too); '
-        "default: the in-process runner",
-    )
+    beam_options.add_flag(parser)
     return parser.parse_known_args(argv)
 
 
@@ -182,7 +175,7 @@ def run(
 
 def _body(argv: Sequence[str] | None) -> int:
     args, unknown = parse_args(argv)
-    beam_args = [*unknown, *shlex.split(args.beam_options)]
+    beam_args = beam_options.beam_args(args, unknown)
     stats = run(args.records, args.config, args.output, beam_args, baseline(args, args.config))
     if args.report:
         from components.dataset.report import render

@@ -24,6 +24,7 @@ class Evaluation:
     candidate: dict[str, Any]
     champion: dict[str, Any] | None
     champion_version: str | None
+    baseline: dict[str, Any] | None
     blessed: bool
     reasons: list[str]
     roc: list[dict[str, float]]
@@ -52,6 +53,20 @@ def evaluate(
         log.info(
             "champion %s on the same split: roc_auc=%.4f", champion_version, champion["roc_auc"]
         )
+    baseline = baseline_scores = None
+    if cfg.baseline:
+        from components.evaluate.baseline import fit_and_score
+
+        train_texts, train_labels = tfdata.load_text_labels(
+            dataset_dir, "train", cfg.text_feature, cfg.label
+        )
+        baseline_scores = fit_and_score(cfg.baseline, train_texts, train_labels, texts)
+        baseline = m.classification_metrics(labels, baseline_scores, cfg.threshold)
+        log.info(
+            "baseline on the same split: roc_auc=%.4f (candidate %+.4f)",
+            baseline["roc_auc"],
+            candidate["roc_auc"] - baseline["roc_auc"],
+        )
     blessed, reasons = m.bless(candidate, champion, cfg)
     for reason in reasons:
         log.info("blessing: %s", reason)
@@ -61,7 +76,10 @@ def evaluate(
     stats_uri = fs.join(dataset_dir, "stats.json")
     dataset = fs.read_json(stats_uri) if fs.exists(stats_uri) else None
     plot_list = report.plots(
-        labels, scores, champion_scores, candidate["confusion_matrix"], history
+        labels,
+        {"candidate": scores, "champion": champion_scores, "baseline": baseline_scores},
+        candidate["confusion_matrix"],
+        history,
     )
     html = report.render(
         registry.model_name if registry else "model",
@@ -72,11 +90,13 @@ def evaluate(
         reasons,
         plot_list,
         dataset,
+        baseline,
     )
     return Evaluation(
         candidate,
         champion,
         champion_version,
+        baseline,
         blessed,
         reasons,
         m.roc_points(labels, np.asarray(scores)),

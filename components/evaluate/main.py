@@ -82,6 +82,8 @@ def _body(argv: Sequence[str] | None) -> int:
     scalars = {k: _finite(result.candidate[k]) for k in SCALARS}
     if result.champion:
         scalars |= {f"champion_{k}": _finite(result.champion[k]) for k in ("roc_auc", "accuracy")}
+    if result.baseline:
+        scalars |= {f"baseline_{k}": _finite(result.baseline[k]) for k in ("roc_auc", "accuracy")}
     matrix = result.candidate["confusion_matrix"]
     classification = {
         "confidenceMetrics": result.roc,

@@ -9,6 +9,7 @@ import numpy as np
 from pydantic import Field
 
 from components.common.config import Strict
+from components.evaluate.baseline import BaselineConfig
 
 
 class EvaluateConfig(Strict):
@@ -17,6 +18,8 @@ class EvaluateConfig(Strict):
     threshold: float = Field(default=0.5, gt=0, lt=1)
     floors: dict[str, float] = {"roc_auc": 0.75}
     max_regression: dict[str, float] = {"roc_auc": 0.01}
+    # A TF-IDF + logistic regression model trained in this step and reported beside the model.
+    baseline: BaselineConfig | None = None
 
 
 def classification_metrics(

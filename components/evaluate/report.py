@@ -13,8 +13,7 @@ METRIC_NAMES = ["roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "l
 
 def plots(
     labels: np.ndarray,
-    scores: np.ndarray,
-    champion_scores: np.ndarray | None,
+    curves: dict[str, np.ndarray | None],
     confusion: list[list[int]],
     history: dict[str, list[float]] | None,
 ) -> list[tuple]:
@@ -24,7 +23,7 @@ def plots(
     plt = html.pyplot()
     out = []
     fig, ax = plt.subplots(figsize=(5, 4.2))
-    for name, s in (("candidate", scores), ("champion", champion_scores)):
+    for name, s in curves.items():
         if s is not None:
             fpr, tpr, _ = roc_curve(labels, s)
             ax.plot(fpr, tpr, label=name)
@@ -34,7 +33,7 @@ def plots(
     out.append(("ROC curve", html.png(fig)))
 
     fig, ax = plt.subplots(figsize=(5, 4.2))
-    for name, s in (("candidate", scores), ("champion", champion_scores)):
+    for name, s in curves.items():
         if s is not None:
             p, r, _ = precision_recall_curve(labels, s)
             ax.plot(r, p, label=name)
@@ -92,6 +91,7 @@ def render(
     reasons: list[str],
     plot_list: list[tuple],
     dataset: dict[str, Any] | None,
+    baseline: dict[str, Any] | None = None,
 ) -> str:
     return html.render(
         "components.evaluate",
@@ -104,5 +104,6 @@ def render(
         reasons=reasons,
         plots=plot_list,
         dataset=dataset,
+        baseline=baseline,
         metric_names=METRIC_NAMES,
     )

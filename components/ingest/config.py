@@ -6,6 +6,7 @@ from typing import Literal
 
 from components.common.config import Strict
 from components.common.records import CsvOptions
+from components.ingest.stream import StreamSettings
 
 
 class CsvSettings(Strict):
@@ -23,3 +24,4 @@ class CsvSettings(Strict):
 class IngestConfig(Strict):
     format: Literal["csv", "jsonl", "parquet"] | None = None  # default: from the file extension
     csv: CsvSettings = CsvSettings()
+    stream: StreamSettings = StreamSettings()  # for pubsub:// sources

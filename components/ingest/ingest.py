@@ -15,6 +15,7 @@ from pathlib import Path
 
 from components.common import fs, records
 from components.common.errors import InputDataError
+from components.common.times import parse_utc
 
 log = logging.getLogger(__name__)
 
@@ -96,14 +97,9 @@ class Window:
                 )
             return None
         try:
-            when = dt.datetime.fromisoformat(end)
-        except ValueError:
-            raise InputDataError(
-                f"--window-end {end!r}: expected an RFC 3339 time such as 2026-11-22T03:00:00Z"
-            ) from None
-        if when.tzinfo is None:
-            raise InputDataError(f"--window-end {end!r}: give a time zone, e.g. a trailing Z")
-        return cls(when.astimezone(dt.UTC), days)
+            return cls(parse_utc(end, "--window-end"), days)
+        except ValueError as err:
+            raise InputDataError(str(err)) from None
 
     @property
     def dates(self) -> list[dt.date]:
@@ -173,7 +169,10 @@ def snapshot(
                 rows += 1
                 undecodable += record.error is not None
             if rows == 0:
-                raise InputDataError(f"{src}: has a header but no data rows")
+                raise InputDataError(
+                    f"{src}: no data rows (empty, or a header only); "
+                    "remove the file from the source or wait for its data"
+                )
             files.append(
                 SnapshotFile(
                     name=name,

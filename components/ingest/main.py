@@ -1,4 +1,8 @@
-"""CLI of the ingest step: `python -m components.ingest --source URI --output DIR`."""
+"""CLI of the ingest step: `python -m components.ingest --source URI --output DIR`.
+
+A `pubsub://projects/P/subscriptions/S` source drains the subscription into event-time windows
+(components.ingest.stream); anything else is a file snapshot (components.ingest.ingest).
+"""
 
 from __future__ import annotations
 
@@ -7,20 +11,24 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from components.common import beam_options
 from components.common.cli import run_cli
 from components.common.config import load_section
+from components.common.errors import ConfigError
 from components.common.records import FORMATS
 from components.ingest.config import IngestConfig
 from components.ingest.ingest import Window, snapshot
+from components.ingest.stream import is_stream, snapshot_stream
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(prog="python -m components.ingest", description=__doc__)
     parser.add_argument(
         "--source",
         required=True,
-        help="file, folder or glob; local path, gs://bucket/..., or "
-        "pkg://<installed-package>/<path> for bundled sample data",
+        help="file, folder or glob; local path, gs://bucket/..., "
+        "pkg://<installed-package>/<path> for bundled sample data, or an event stream "
+        "pubsub://projects/<project>/subscriptions/<name> (config section ingest.stream)",
     )
     parser.add_argument(
         "--output",
@@ -58,11 +66,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="days of date partitions to read: the source's {date} field is filled with each "
         "(e.g. gs://bucket/events/dt={date}/*.jsonl); 0 reads the source as given",
     )
-    return parser.parse_args(argv)
+    beam_options.add_flag(parser)
+    return parser.parse_known_args(argv)
 
 
 def _body(argv: Sequence[str] | None) -> int:
-    args = parse_args(argv)
+    args, unknown = parse_args(argv)
     required = [c.strip() for c in args.required_columns.split(",") if c.strip()]
     window = Window.parse(args.window_end, args.window_days)
     settings = (
@@ -70,14 +79,26 @@ def _body(argv: Sequence[str] | None) -> int:
         if args.config
         else IngestConfig()
     )
-    manifest = snapshot(
-        args.source,
-        args.output,
-        args.format or settings.format,
-        required,
-        window,
-        settings.csv.options(),
-    )
+    if is_stream(args.source):
+        if window is not None and window.days:
+            raise ConfigError(
+                f"{args.source}: --window-end/--window-days select date partitions of files; "
+                "a stream source is windowed by event time (ingest.stream in the config)"
+            )
+        manifest = snapshot_stream(
+            args.source, args.output, settings.stream, beam_options.beam_args(args, unknown)
+        )
+    else:
+        if unknown:
+            raise ConfigError(f"unknown flags {unknown}; see --help")
+        manifest = snapshot(
+            args.source,
+            args.output,
+            args.format or settings.format,
+            required,
+            window,
+            settings.csv.options(),
+        )
     print(
         json.dumps(
             {

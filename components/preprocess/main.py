@@ -11,11 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from components.common import fs
+from components.common import beam_options, fs
 from components.common.beam_options import pipeline_options
 from components.common.cli import run_cli
 from components.common.config import load_section
@@ -45,13 +44,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
         help="folder to create: records/*.jsonl, dead_letter/*.jsonl, near_duplicates/*.jsonl, "
         "stats.json",
     )
-    parser.add_argument(
-        "--beam-options",
-        default="",
-        help='Beam pipeline options as one string, e.g. "--runner=DataflowRunner --project=P '
-        '--region=R --temp_location=gs://B/tmp" (other unknown flags are Beam options too); '
-        "default: the in-process runner",
-    )
+    beam_options.add_flag(parser)
     return parser.parse_known_args(argv)
 
 
@@ -100,6 +93,7 @@ def run(raw_dir: str, config_uri: str, output: Path, beam_args: list[str]) -> di
                 stats_prefix=str(stage / STATS),
                 near_prefix=str(stage / NEAR_DUPLICATES / "part"),
                 csv_options=csv_options,
+                spread=not beam_options.in_process(beam_args),
             )
         counts = json.loads((stage / STATS).read_text())
         stats = {
@@ -131,7 +125,7 @@ def run(raw_dir: str, config_uri: str, output: Path, beam_args: list[str]) -> di
 
 def _body(argv: Sequence[str] | None) -> int:
     args, unknown = parse_args(argv)
-    beam_args = [*unknown, *shlex.split(args.beam_options)]
+    beam_args = beam_options.beam_args(args, unknown)
     stats = run(args.raw, args.config, args.output, beam_args)
     print(
         json.dumps(

@@ -1,6 +1,7 @@
 """The preprocess Beam pipeline as named composite transforms.
 
 raw snapshot -> ReadRawRecords -> ValidateAndLabel -(valid)-> NormalizeText -> DropExactDuplicates
+                  -> DropNearDuplicates -> JoinProfiles (per-id aggregates, CoGroupByKey) -> records
                                                    -(dead_letter)-> dead_letter/*.jsonl
                                                    -(filtered)-> counted per rule
 Every branch is counted into stats.json; the step checks in = out + dead letter + filtered.
@@ -14,12 +15,15 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
+import orjson
 from apache_beam import pvalue
 
 from components.common import records
 from components.preprocess.schema import (
     NearDedupe,
     PreprocessConfig,
+    Profile,
+    ProfileFeature,
     matching_filter,
     normalize,
     validate,
@@ -40,11 +44,15 @@ class ReadRawRecords(beam.PTransform):
     """Snapshot files -> one dict per row with its source location; undecodable rows included."""
 
     def __init__(
-        self, files: list[tuple[str, str]], csv_options: records.CsvOptions = records.PLAIN_CSV
+        self,
+        files: list[tuple[str, str]],
+        csv_options: records.CsvOptions = records.PLAIN_CSV,
+        spread: bool = True,
     ) -> None:
         super().__init__()
         self._files = files  # (uri, format)
         self._csv = csv_options
+        self._spread = spread
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         csv_options = self._csv
@@ -59,12 +67,10 @@ class ReadRawRecords(beam.PTransform):
                     "error": rec.error,
                 }
 
-        return (
-            pbegin
-            | "ListFiles" >> beam.Create(self._files)
-            | "ReadRows" >> beam.FlatMap(read)
-            | "Spread" >> beam.Reshuffle()
-        )
+        rows = pbegin | "ListFiles" >> beam.Create(self._files) | "ReadRows" >> beam.FlatMap(read)
+        # Each file is read by one worker; a reshuffle spreads its rows over the workers of a
+        # distributed runner. The in-process runner has one worker, so there it only costs time.
+        return rows | "Spread" >> beam.Reshuffle() if self._spread else rows
 
 
 class _ValidateDoFn(beam.DoFn):
@@ -243,6 +249,91 @@ class DropNearDuplicates(beam.PTransform):
         )
 
 
+class _ProfileCombine(beam.CombineFn):
+    """Per key: [records, (sum, n) per feature] -> {feature name: value}."""
+
+    def __init__(self, features: list[ProfileFeature]) -> None:
+        self._features = features
+
+    def create_accumulator(self) -> list[Any]:
+        return [0] + [[0, 0] for _ in self._features]
+
+    def add_input(self, acc: list[Any], record: dict[str, Any]) -> list[Any]:
+        acc[0] += 1
+        for slot, feature in zip(acc[1:], self._features, strict=True):
+            value = record.get(feature.field) if feature.field else None
+            if feature.agg == "mean" and isinstance(value, int | float):
+                slot[0] += value
+                slot[1] += 1
+            elif feature.agg == "mean_length" and isinstance(value, str):
+                slot[0] += len(value)
+                slot[1] += 1
+            elif feature.agg == "share":
+                slot[0] += int(value == feature.equals)
+                slot[1] += 1
+        return acc
+
+    def merge_accumulators(self, accumulators: Iterable[list[Any]]) -> list[Any]:
+        merged = self.create_accumulator()
+        for acc in accumulators:
+            merged[0] += acc[0]
+            for slot, other in zip(merged[1:], acc[1:], strict=True):
+                slot[0] += other[0]
+                slot[1] += other[1]
+        return merged
+
+    def extract_output(self, acc: list[Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for (total, n), feature in zip(acc[1:], self._features, strict=True):
+            if feature.agg == "count":
+                out[feature.name] = acc[0]
+            else:  # rounded: a float sum's last bits depend on the order bundles merge in
+                out[feature.name] = round(total / n, 6) if n else None
+        return out
+
+
+class JoinProfile(beam.PTransform):
+    """Aggregate the records per profile key (CombinePerKey) and join the aggregates back onto
+    every record with that key (CoGroupByKey). A record without a key gets None features."""
+
+    def __init__(self, profile: Profile) -> None:
+        super().__init__()
+        self._profile = profile
+
+    def expand(self, records_: beam.PCollection) -> beam.PCollection:
+        key, features = self._profile.key, self._profile.features
+        names = [f.name for f in features]
+
+        def attach(kv: tuple[Any, dict[str, list[Any]]]) -> Iterator[dict[str, Any]]:
+            group, joined = kv
+            profile = joined["profile"][0] if joined["profile"] and group is not None else {}
+            for record in joined["records"]:
+                yield {**record, **{n: profile.get(n) for n in names}}
+
+        keyed = records_ | "KeyById" >> beam.Map(
+            lambda r: (None if r.get(key) is None else json.dumps(r[key]), r)
+        )
+        aggregates = keyed | "AggregatePerId" >> beam.CombinePerKey(_ProfileCombine(features))
+        return (
+            {"records": keyed, "profile": aggregates}
+            | "JoinById" >> beam.CoGroupByKey()
+            | "Attach" >> beam.FlatMap(attach)
+        )
+
+
+class JoinProfiles(beam.PTransform):
+    """Every configured profile, one JoinProfile after the other."""
+
+    def __init__(self, profiles: list[Profile]) -> None:
+        super().__init__()
+        self._profiles = profiles
+
+    def expand(self, records_: beam.PCollection) -> beam.PCollection:
+        for profile in self._profiles:
+            records_ = records_ | f"Profile[{profile.key}]" >> JoinProfile(profile)
+        return records_
+
+
 def _source_order(source: str) -> tuple[str, int]:
     uri, _, row = source.rpartition(":")
     return (uri, int(row) if row.isdigit() else 0)
@@ -265,6 +356,8 @@ class CountAs(beam.PTransform):
 
 
 def to_output(record: dict[str, Any], keep: list[str], record_id: str | None = None) -> str:
+    """The record as a JSON line: the `keep` fields (all but internal ones when empty), then
+    its id and label. Profile features are among the kept fields (see build)."""
     out = (
         {k: record[k] for k in keep}
         if keep
@@ -273,7 +366,7 @@ def to_output(record: dict[str, Any], keep: list[str], record_id: str | None = N
     if record_id:
         out[record_id] = record[record_id]
     out["label"] = record["label"]
-    return json.dumps(out, ensure_ascii=False, sort_keys=True)
+    return orjson.dumps(out, option=orjson.OPT_SORT_KEYS).decode("utf-8")
 
 
 def build(
@@ -285,17 +378,23 @@ def build(
     stats_prefix: str,
     near_prefix: str,
     csv_options: records.CsvOptions = records.PLAIN_CSV,
+    spread: bool = True,
 ) -> None:
-    """Wire the whole job into `pipeline`; outputs are text shards under the given prefixes."""
-    rows = pipeline | "ReadRawRecords" >> ReadRawRecords(files, csv_options)
+    """Wire the whole job into `pipeline`; outputs are text shards under the given prefixes.
+    `spread`: reshuffle the rows after reading (for runners with more than one worker)."""
+    rows = pipeline | "ReadRawRecords" >> ReadRawRecords(files, csv_options, spread)
     split = rows | "ValidateAndLabel" >> ValidateAndLabel(config)
     normalized = split[VALID] | "NormalizeText" >> NormalizeText(config.normalize_nfkc)
     exact = normalized | "DropExactDuplicates" >> DropExactDuplicates(config.dedupe_on)
     deduped = exact[VALID] | "DropNearDuplicates" >> DropNearDuplicates(config.near_dedupe)
+    profiled = deduped[VALID]
+    if config.profiles:
+        profiled = profiled | "JoinProfiles" >> JoinProfiles(config.profiles)
 
-    keep, record_id = config.keep_fields, config.record_id
+    keep = config.keep_fields + config.profile_fields if config.keep_fields else []
+    record_id = config.record_id
     _ = (
-        deduped[VALID]
+        profiled
         | "Serialize" >> beam.Map(lambda r: to_output(r, keep, record_id))
         | "WriteRecords" >> beam.io.WriteToText(out_prefix, file_name_suffix=".jsonl")
     )

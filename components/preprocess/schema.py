@@ -43,6 +43,33 @@ class NearDedupe(Strict):
     seed: int = 1
 
 
+class ProfileFeature(Strict):
+    """One aggregate over the records sharing a profile key, added to each of them as `name`:
+    `count` of records, `mean` of a numeric field, `mean_length` of a text field, or `share`
+    of records whose `field` equals `equals`."""
+
+    name: str
+    agg: Literal["count", "mean", "mean_length", "share"]
+    field: str | None = None
+    equals: Any = None
+
+    @model_validator(mode="after")
+    def _needs(self) -> ProfileFeature:
+        if self.agg != "count" and self.field is None:
+            raise ValueError(f"profile feature '{self.name}': agg '{self.agg}' needs a field")
+        if self.agg == "share" and self.equals is None:
+            raise ValueError(f"profile feature '{self.name}': agg 'share' needs `equals`")
+        return self
+
+
+class Profile(Strict):
+    """Per-id aggregates over the run's records (for example per user, item or movie), computed
+    in Beam and joined back onto every record with that id by CoGroupByKey."""
+
+    key: str
+    features: list[ProfileFeature] = Field(min_length=1)
+
+
 class LabelSpec(Strict):
     field: str
     mapping: dict[str, int]
@@ -56,6 +83,7 @@ class PreprocessConfig(Strict):
     dedupe_on: list[str] = []
     near_dedupe: NearDedupe | None = None
     keep_fields: list[str] = []
+    profiles: list[Profile] = []
     # Add a field with this name holding a hash of the record's content: a group key for data
     # without ids (identical rows share it, so they land in the same split).
     record_id: str | None = None
@@ -70,13 +98,34 @@ class PreprocessConfig(Strict):
             + self.dedupe_on
             + ([self.near_dedupe.field] if self.near_dedupe else [])
             + self.keep_fields
+            + [p.key for p in self.profiles]
+            + [f.field for p in self.profiles for f in p.features if f.field]
         )
         unknown = sorted(set(used) - names)
         if unknown:
             raise ValueError(
                 f"fields {unknown} are used but not declared in schema {sorted(names)}"
             )
+        for feature in (f for p in self.profiles for f in p.features):
+            if feature.field == self.label.field:
+                raise ValueError(
+                    f"profile feature '{feature.name}' aggregates the label field "
+                    f"'{self.label.field}': that leaks the label into the features; "
+                    "aggregate another field"
+                )
+            if feature.name in names or feature.name in {"label", self.record_id}:
+                raise ValueError(
+                    f"profile feature '{feature.name}' would overwrite a field of the record; "
+                    "give it another name"
+                )
+        produced = self.profile_fields
+        if len(produced) != len(set(produced)):
+            raise ValueError(f"profile feature names must be unique, got {produced}")
         return self
+
+    @property
+    def profile_fields(self) -> list[str]:
+        return [f.name for p in self.profiles for f in p.features]
 
     @property
     def required_columns(self) -> list[str]:

@@ -99,6 +99,43 @@ def test_adult_flows_through_ingest_preprocess_and_dataset(tmp_path: Path) -> No
     schema = json.loads((tmp_path / "ds" / "train" / "schema.json").read_text())["features"]
     assert schema["sex"]["domain"] == ["Female", "Male"]
     assert schema["workclass"]["required"] is False
-    kinds = [k for k, v in schema.items() if k not in ("label", "record_id")]
+    profile = ("occupation_rows", "occupation_mean_hours")
+    kinds = [k for k in schema if k not in ("label", "record_id", *profile)]
     assert sum(schema[k]["type"] == "string" for k in kinds) == 8
     assert sum(schema[k]["type"] == "int" for k in kinds) == 6
+    # The per-occupation profile: every row of an occupation carries its row count; rows
+    # without an occupation ("?") carry none.
+    per_occupation: dict[str | None, int] = {}
+    for r in records:
+        per_occupation[r["occupation"]] = per_occupation.get(r["occupation"], 0) + 1
+    assert all(
+        r["occupation_rows"] == (per_occupation[r["occupation"]] if r["occupation"] else None)
+        for r in records
+    )
+    assert schema["occupation_mean_hours"]["type"] == "float"
+
+    # The build again on the same records: byte-identical shards, schemas and statistics.
+    again = run_cli(
+        "components.dataset",
+        "--records",
+        tmp_path / "pre",
+        "--config",
+        config,
+        "--output",
+        tmp_path / "ds2",
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    first = {
+        p.relative_to(tmp_path / "ds"): p.read_bytes()
+        for p in (tmp_path / "ds").rglob("*")
+        if p.is_file()
+    }
+    second = {
+        p.relative_to(tmp_path / "ds2"): p.read_bytes()
+        for p in (tmp_path / "ds2").rglob("*")
+        if p.is_file()
+    }
+    assert sorted(first) == sorted(second)
+    assert any(str(name).endswith(".tfrecord.gz") for name in first)
+    differing = [str(n) for n in first if first[n] != second[n]]
+    assert differing == [], differing

@@ -88,3 +88,22 @@ def test_cli_writes_kfp_outputs(tmp_path: Path, trained_model: Path, built_datas
     assert executor_output["parameterValues"] == {"blessed": True}
     html = (tmp_path / "report").read_text()
     assert "BLESSED" in html and html.count("data:image/png;base64,") == 4
+    # The TF-IDF + logistic regression baseline, fit on the train split in the same step, is
+    # reported beside the model: in the metrics, the KFP metadata and the report.
+    assert 0.5 < metrics["baseline_roc_auc"] <= 1
+    assert meta["metadata"]["baseline_roc_auc"] == metrics["baseline_roc_auc"]
+    assert "baseline (TF-IDF + logistic regression)" in html
+
+
+def test_baseline_learns_from_the_train_split() -> None:
+    """On separable toy text the baseline ranks every positive above every negative."""
+    import numpy as np
+
+    from components.evaluate.baseline import BaselineConfig, fit_and_score
+
+    train = [b"great film", b"superb acting", b"awful plot", b"dull and awful"] * 5
+    labels = np.array([1, 1, 0, 0] * 5)
+    scores = fit_and_score(
+        BaselineConfig(min_df=1), train, labels, [b"great superb", b"awful dull"]
+    )
+    assert scores[0] > 0.5 > scores[1]

@@ -13,7 +13,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from components.common.config import load_section
 from components.preprocess import pipeline as pp
 from components.preprocess.main import reconcile
-from components.preprocess.schema import PreprocessConfig, normalize, validate
+from components.preprocess.schema import PreprocessConfig, Profile, normalize, validate
 from tests.conftest import REPO, run_cli
 
 
@@ -108,6 +108,67 @@ def test_near_duplicates_leave_with_the_record_they_repeat() -> None:
         )
 
 
+def test_profiles_join_aggregates_by_id() -> None:
+    """CombinePerKey + CoGroupByKey: every record gets its id's aggregates; no id, no profile."""
+    profile = Profile.model_validate(
+        {
+            "key": "user",
+            "features": [
+                {"name": "user_events", "agg": "count"},
+                {"name": "user_mean_amount", "agg": "mean", "field": "amount"},
+                {"name": "user_mean_chars", "agg": "mean_length", "field": "note"},
+                {"name": "user_share_web", "agg": "share", "field": "channel", "equals": "web"},
+            ],
+        }
+    )
+    rows = [
+        {"user": "u1", "amount": 10, "note": "ab", "channel": "web"},
+        {"user": "u1", "amount": 20, "note": "abcd", "channel": "app"},
+        {"user": "u1", "amount": None, "note": None, "channel": "web"},
+        {"user": "u2", "amount": 5.5, "note": "x", "channel": "app"},
+        {"user": None, "amount": 1, "note": "y", "channel": "web"},
+    ]
+    u1 = {
+        "user_events": 3,
+        "user_mean_amount": 15.0,
+        "user_mean_chars": 3.0,
+        "user_share_web": round(2 / 3, 6),
+    }
+    u2 = {"user_events": 1, "user_mean_amount": 5.5, "user_mean_chars": 1.0, "user_share_web": 0.0}
+    none = dict.fromkeys(u1)
+    expected = [
+        {**rows[0], **u1},
+        {**rows[1], **u1},
+        {**rows[2], **u1},
+        {**rows[3], **u2},
+        {**rows[4], **none},
+    ]
+    with TestPipeline() as p:
+        out = p | beam.Create(rows) | pp.JoinProfiles([profile])
+        assert_that(out, equal_to(expected))
+
+
+@pytest.mark.parametrize(
+    ("feature", "message"),
+    [
+        ({"name": "p", "agg": "mean", "field": "category"}, "leaks the label"),
+        ({"name": "text", "agg": "count"}, "would overwrite a field"),
+        ({"name": "p", "agg": "mean"}, "needs a field"),
+        ({"name": "p", "agg": "share", "field": "text"}, "needs `equals`"),
+        ({"name": "p", "agg": "count", "field": "nope"}, "not declared in schema"),
+    ],
+)
+def test_profile_config_errors(feature: dict, message: str) -> None:
+    import yaml
+
+    from components.common.errors import ConfigError
+
+    cfg = yaml.safe_load((REPO / "config" / "reviews.yaml").read_text())["preprocess"]
+    cfg["profiles"] = [{"key": "movie_name", "features": [feature]}]
+    with pytest.raises((ValueError, ConfigError), match=message):
+        PreprocessConfig.model_validate(cfg)
+
+
 def test_reconcile_refuses_a_mismatch() -> None:
     counts = {
         "rows_in": 10,
@@ -182,7 +243,22 @@ def test_cli_counts_reconcile_with_bad_rows(tmp_path: Path, sample_csv: Path) ->
     ]
     assert len(records) == stats["rows_out"]
     assert {r["label"] for r in records} == {0, 1}
-    assert set(records[0]) == {"text", "movie_name", "label"}
+    assert set(records[0]) == {
+        "text",
+        "movie_name",
+        "label",
+        "movie_review_count",
+        "movie_mean_review_chars",
+    }
+    # The per-movie profile, joined by movie, agrees with the records it was computed from.
+    per_movie: dict[str, list[dict]] = {}
+    for r in records:
+        per_movie.setdefault(r["movie_name"], []).append(r)
+    for movie, rows in per_movie.items():
+        mean_chars = round(sum(len(r["text"]) for r in rows) / len(rows), 6)
+        for r in rows:
+            assert r["movie_review_count"] == len(rows), movie
+            assert r["movie_mean_review_chars"] == pytest.approx(mean_chars), movie
 
 
 @pytest.mark.integration
