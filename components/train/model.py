@@ -7,7 +7,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from components.train.config import CharCNNConfig
+from components.train.config import CharCNNConfig, NgramBagConfig
 
 
 @keras.saving.register_keras_serializable(package="retrain")
@@ -57,3 +57,44 @@ def build_char_cnn(cfg: CharCNNConfig, max_chars: int) -> keras.Model:
     x = keras.layers.Dense(cfg.dense_units, activation="relu", name="dense")(x)
     prob = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
     return keras.Model(text, prob, name="char_cnn")
+
+
+@keras.saving.register_keras_serializable(package="retrain")
+class MaskedMean(keras.layers.Layer):
+    """Mean of the embeddings of the non-padding ids; zeros for a text with none (an empty
+    text must score, not give NaN)."""
+
+    def call(self, embedded: tf.Tensor, ids: tf.Tensor) -> tf.Tensor:
+        mask = tf.cast(tf.not_equal(ids, 0), embedded.dtype)[:, :, None]
+        total = tf.reduce_sum(embedded * mask, axis=1)
+        count = tf.reduce_sum(mask, axis=1)
+        return tf.math.divide_no_nan(total, count)
+
+
+def build_ngram_bag(cfg: NgramBagConfig, train_texts: tf.data.Dataset) -> keras.Model:
+    """The vocabulary is adapted on `train_texts` (strings) before the model is built."""
+    vectorize = keras.layers.TextVectorization(
+        max_tokens=cfg.max_tokens,
+        ngrams=cfg.ngrams,
+        output_mode="int",
+        output_sequence_length=cfg.sequence_length,
+        name="ngrams",
+    )
+    vectorize.adapt(train_texts)
+    text = keras.Input(shape=(), dtype="string", name="text")
+    ids = vectorize(text)
+    embedded = keras.layers.Embedding(cfg.max_tokens, cfg.embedding_dim, name="ngram_embedding")(
+        ids
+    )
+    x = MaskedMean(name="mean")(embedded, ids)
+    x = keras.layers.Dropout(cfg.dropout, name="dropout")(x)
+    prob = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
+    return keras.Model(text, prob, name="ngram_bag")
+
+
+def build_model(
+    cfg: CharCNNConfig | NgramBagConfig, max_chars: int, train_texts: tf.data.Dataset
+) -> keras.Model:
+    if isinstance(cfg, NgramBagConfig):
+        return build_ngram_bag(cfg, train_texts)
+    return build_char_cnn(cfg, max_chars)

@@ -54,7 +54,7 @@ def train(dataset_dir: str, cfg: TrainConfig, output: Path, checkpoint_dir: Path
     import keras
     import tensorflow as tf
 
-    from components.train.model import build_char_cnn
+    from components.train.model import build_model
 
     keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()  # same seed, same model (on one machine)
@@ -70,8 +70,13 @@ def train(dataset_dir: str, cfg: TrainConfig, output: Path, checkpoint_dir: Path
         split_files(dataset_dir, "eval"), cfg.text_feature, cfg.label, cfg.batch_size
     )
 
+    # Vocabularies are learned from the train split in file order (not the shuffled stream), so
+    # the same dataset always gives the same vocabulary.
+    train_texts = text_label_dataset(
+        split_files(dataset_dir, "train"), cfg.text_feature, cfg.label, 1024
+    ).map(lambda text, _: text)
     with choose_strategy().scope():
-        model = build_char_cnn(cfg.model, cfg.max_chars)
+        model = build_model(cfg.model, cfg.max_chars, train_texts)
         optimizer = keras.optimizers.get(
             {
                 "class_name": cfg.optimizer.name,

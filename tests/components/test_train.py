@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from components.train.config import TrainConfig
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, small_config
 
 
 def test_config_rejects_unknown_and_bad_values() -> None:
@@ -53,6 +53,48 @@ def test_trained_model_serves_raw_text(trained_model: Path) -> None:
     history = json.loads((trained_model / "history.json").read_text())
     assert len(history["loss"]) == 2 and "val_auc" in history
     assert json.loads((trained_model / "signature.json").read_text())["input"] == "text"
+
+
+@pytest.mark.integration
+def test_ngram_bag_model_trains_and_serves_raw_text(tmp_path: Path, built_dataset: Path) -> None:
+    """The fastText-style model: its n-gram vocabulary is inside the SavedModel, so raw text
+    (an empty one too) is scored without any serving-side code."""
+    import numpy as np
+    import tensorflow as tf
+
+    config = small_config(
+        tmp_path,
+        train={
+            "model": {"kind": "ngram_bag", "max_tokens": 5000, "embedding_dim": 16},
+            "epochs": 3,
+        },
+    )
+    result = run_cli(
+        "components.train",
+        "--dataset",
+        built_dataset,
+        "--config",
+        config,
+        "--output",
+        tmp_path / "model",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "model" / "train_config.json").read_text())["model"]["kind"] == (
+        "ngram_bag"
+    )
+    loaded = tf.saved_model.load(str(tmp_path / "model" / "saved_model"))
+    sig = loaded.signatures["serving_default"]
+    out = sig(text=tf.constant(["A triumph of a film.", "Dull, lifeless.", ""]))
+    scores = out["probability"].numpy()
+    assert scores.shape == (3,) and np.isfinite(scores).all()
+    assert ((scores >= 0) & (scores <= 1)).all()
+
+
+def test_model_kind_is_checked() -> None:
+    with pytest.raises(ValidationError, match="ngram_bag"):
+        TrainConfig.model_validate({"model": {"kind": "transformer"}})
+    with pytest.raises(ValidationError, match="ngrams"):
+        TrainConfig.model_validate({"model": {"kind": "ngram_bag", "ngrams": 7}})
 
 
 @pytest.mark.integration
