@@ -11,7 +11,6 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from components.common import beam_options
 from components.common.cli import run_cli
 from components.common.config import load_section
 from components.common.errors import ConfigError
@@ -21,7 +20,7 @@ from components.ingest.ingest import Window, snapshot
 from components.ingest.stream import is_stream, snapshot_stream
 
 
-def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m components.ingest", description=__doc__)
     parser.add_argument(
         "--source",
@@ -66,12 +65,11 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
         help="days of date partitions to read: the source's {date} field is filled with each "
         "(e.g. gs://bucket/events/dt={date}/*.jsonl); 0 reads the source as given",
     )
-    beam_options.add_flag(parser)
-    return parser.parse_known_args(argv)
+    return parser.parse_args(argv)
 
 
 def _body(argv: Sequence[str] | None) -> int:
-    args, unknown = parse_args(argv)
+    args = parse_args(argv)
     required = [c.strip() for c in args.required_columns.split(",") if c.strip()]
     window = Window.parse(args.window_end, args.window_days)
     settings = (
@@ -85,12 +83,8 @@ def _body(argv: Sequence[str] | None) -> int:
                 f"{args.source}: --window-end/--window-days select date partitions of files; "
                 "a stream source is windowed by event time (ingest.stream in the config)"
             )
-        manifest = snapshot_stream(
-            args.source, args.output, settings.stream, beam_options.beam_args(args, unknown)
-        )
+        manifest = snapshot_stream(args.source, args.output, settings.stream)
     else:
-        if unknown:
-            raise ConfigError(f"unknown flags {unknown}; see --help")
         manifest = snapshot(
             args.source,
             args.output,

@@ -184,9 +184,7 @@ def public_fields(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def snapshot_stream(
-    source: str, output: Path, settings: StreamSettings, beam_args: list[str] | None = None
-) -> dict:
+def snapshot_stream(source: str, output: Path, settings: StreamSettings) -> dict:
     """Drain `source` into `output` (data/ partitions, late/, dead_letter/, manifest.json), then
     acknowledge what was pulled; on failure hand it back for redelivery. Nothing pulled is left
     out of the counts: pulled = rows in windows + late + dead letter (redeliveries apart)."""
@@ -199,7 +197,7 @@ def snapshot_stream(
             "(publish events first, or raise ingest.stream.idle_seconds)"
         )
     try:
-        manifest = _publish(messages, source, output, settings, beam_args or [], redelivered)
+        manifest = _publish(messages, source, output, settings, redelivered)
     except BaseException:
         log.warning("%s: releasing %d messages for redelivery", source, len(messages))
         acknowledge(subscription, ack_ids, release=True)
@@ -223,7 +221,6 @@ def _publish(
     source: str,
     output: Path,
     settings: StreamSettings,
-    beam_args: list[str],
     redelivered: int,
 ) -> dict:
     import apache_beam as beam
@@ -233,7 +230,10 @@ def _publish(
     from components.ingest.ingest import DATA_DIR, MANIFEST, SnapshotFile
 
     with fs.staged_dir(output) as stage:
-        with beam.Pipeline(options=pipeline_options(beam_args)) as p:
+        # In process, always: the micro-batch is already in this step's memory, and the windows
+        # are written into this step's staging folder. A continuous stream on Dataflow would be
+        # another job (ReadFromPubSub, the same transforms), not this step.
+        with beam.Pipeline(options=pipeline_options([])) as p:
             stream_pipeline.build(p, messages, source, settings, stage)
         windows = sorted(_read_jsonl(stage / "windows.jsonl"), key=lambda w: w["start"])
         (stage / "windows.jsonl").unlink()
