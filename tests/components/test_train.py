@@ -90,6 +90,62 @@ def test_ngram_bag_model_trains_and_serves_raw_text(tmp_path: Path, built_datase
     assert ((scores >= 0) & (scores <= 1)).all()
 
 
+@pytest.mark.integration
+def test_killed_training_resumes_from_its_last_checkpoint(
+    tmp_path: Path, built_dataset: Path
+) -> None:
+    """SIGKILL the step once two epochs are checkpointed; the rerun starts at epoch 3."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config = small_config(
+        tmp_path,
+        train={
+            "model": {"kind": "ngram_bag", "max_tokens": 2000, "embedding_dim": 8},
+            "epochs": 30,
+            "early_stopping": None,
+        },
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "components.train",
+        "--dataset",
+        str(built_dataset),
+        "--config",
+        str(config),
+        "--output",
+        str(tmp_path / "model"),
+    ]
+    metadata = tmp_path / "model.checkpoints" / "training_metadata.json"
+    first = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    done = 0
+    while time.monotonic() < deadline and first.poll() is None:
+        try:
+            done = json.loads(metadata.read_text())["epoch"]
+        except (FileNotFoundError, ValueError, KeyError):
+            done = 0
+        if done >= 2:
+            first.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    first.wait(timeout=60)
+    assert first.returncode == -signal.SIGKILL, "the first run ended before it could be killed"
+    assert not (tmp_path / "model").exists()  # killed: nothing half-published
+
+    second = run_cli(*cmd[2:])
+    assert second.returncode == 0, second.stderr[-3000:]
+    restored = 30 - len(json.loads((tmp_path / "model" / "history.json").read_text())["loss"])
+    assert restored >= 2  # the epochs checkpointed before the kill were not trained again
+    assert f"Epoch {restored + 1}/30" in second.stdout and "Epoch 1/30" not in second.stdout
+    assert not (tmp_path / "model.checkpoints").exists() or not any(
+        (tmp_path / "model.checkpoints").iterdir()
+    )  # cleaned up after a finished run
+
+
 def test_model_kind_is_checked() -> None:
     with pytest.raises(ValidationError, match="ngram_bag"):
         TrainConfig.model_validate({"model": {"kind": "transformer"}})
