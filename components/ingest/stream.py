@@ -204,6 +204,13 @@ def snapshot_stream(source: str, output: Path, settings: StreamSettings) -> dict
         raise
     acknowledge(subscription, ack_ids)
     counts = manifest["stream"]["counts"]
+    if not manifest["files"]:
+        # Published and acknowledged all the same: the messages are kept in late/ and
+        # dead_letter/, and redelivering them would only fail again.
+        raise InputDataError(
+            f"{source}: all {len(messages)} messages were late or unreadable ({counts}); "
+            f"they are kept in {output}/late and {output}/dead_letter; nothing to train on"
+        )
     log.info(
         "%s: %d events in %d window(s) (%d late but allowed), %d late, %d dead letter",
         source,
@@ -266,11 +273,6 @@ def _publish(
             raise ReconciliationError(
                 f"{source}: pulled {counts['pulled']} messages but windows + late + dead letter "
                 f"hold {rows + counts['late'] + counts['dead_letter']} ({counts}); not publishing"
-            )
-        if not files:
-            raise InputDataError(
-                f"{source}: all {len(messages)} messages were late or unreadable ({counts}); "
-                "see late/ and dead_letter/ in the staging output"
             )
         manifest = {
             "source": source,

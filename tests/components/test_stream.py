@@ -236,6 +236,22 @@ def test_failed_run_acknowledges_nothing(pubsub: str, tmp_path: Path) -> None:
     assert json.loads(response.received_messages[0].message.data)["id"] == "a"
 
 
+@pytest.mark.integration
+def test_nothing_usable_is_kept_acknowledged_and_reported(pubsub: str, tmp_path: Path) -> None:
+    """Only unreadable messages: the step fails, but keeps them and does not loop on them."""
+    topic, sub = _topic(pubsub, "garbage")
+    _publish(topic, [b"not json", b'{"id": "x"}'])
+    out = tmp_path / "raw"
+    result = _ingest(pubsub, sub, out, _config(tmp_path))
+    assert result.returncode == 2
+    assert "all 2 messages were late or unreadable" in result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["files"] == [] and manifest["stream"]["counts"]["dead_letter"] == 2
+    assert len((out / "dead_letter/dead_letter.jsonl").read_text().splitlines()) == 2
+    again = _ingest(pubsub, sub, tmp_path / "again", _config(tmp_path))
+    assert "no messages within" in again.stderr  # acknowledged: not redelivered
+
+
 def test_unknown_subscription_and_bad_source(pubsub: str, tmp_path: Path) -> None:
     missing = _ingest(
         pubsub, f"projects/{PROJECT}/subscriptions/nope", tmp_path / "o", _config(tmp_path)
