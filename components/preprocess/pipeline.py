@@ -1,10 +1,14 @@
 """The preprocess Beam pipeline as named composite transforms.
 
-raw snapshot -> ReadRawRecords -> ValidateAndLabel -(valid)-> NormalizeText -> DropExactDuplicates
-                  -> DropNearDuplicates -> JoinProfiles (per-id aggregates, CoGroupByKey) -> records
+raw snapshot -> ReadRawRecords -> ValidateAndLabel (+ NFKC) -(valid)-> DropExactDuplicates
+                  -> DropNearDuplicates -> JoinProfiles (per-id aggregates, CoGroupByKey)
+                  -> SerializeLines -> records
                                                    -(dead_letter)-> dead_letter/*.jsonl
                                                    -(filtered)-> counted per rule
 Every branch is counted into stats.json; the step checks in = out + dead letter + filtered.
+Rows read and records written are counted where they are read and written (per file, per
+bundle), not by a Count over the full collection: that would cost two Beam operations per
+record. Bundle outputs are committed or retried whole, so the counts are exact on every runner.
 """
 
 from __future__ import annotations
@@ -34,6 +38,19 @@ DEAD_LETTER = "dead_letter"
 FILTERED = "filtered"
 DUPLICATE = "duplicate"
 NEAR_DUPLICATE = "near_duplicate"
+COUNT = "count"  # (name, n) pairs, summed into stats.json
+LINES_PER_ELEMENT = 1000  # records per element handed to WriteToText
+
+
+def _in_global_window(value: Any) -> Any:
+    """A value emitted from finish_bundle must carry its window: the global one here."""
+    from apache_beam.transforms.window import GlobalWindows
+
+    return GlobalWindows.windowed_value(value)
+
+
+def _empty(pipeline: beam.Pipeline, label: str) -> beam.PCollection:
+    return pipeline | label >> beam.Create([])
 
 
 def dead_letter(source: str, raw: str, reason: str, step: str) -> dict[str, str]:
@@ -41,7 +58,8 @@ def dead_letter(source: str, raw: str, reason: str, step: str) -> dict[str, str]
 
 
 class ReadRawRecords(beam.PTransform):
-    """Snapshot files -> one dict per row with its source location; undecodable rows included."""
+    """Snapshot files -> one dict per row with its source location, undecodable rows included
+    (main output), and one ("rows_in", n) pair per file (COUNT)."""
 
     def __init__(
         self,
@@ -54,23 +72,33 @@ class ReadRawRecords(beam.PTransform):
         self._csv = csv_options
         self._spread = spread
 
-    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+    def expand(self, pbegin: beam.pvalue.PBegin) -> dict[str, beam.PCollection]:
         csv_options = self._csv
 
-        def read(item: tuple[str, str]) -> Iterator[dict[str, Any]]:
+        def read(item: tuple[str, str]) -> Iterator[Any]:
             uri, fmt = item
+            n = 0
             for rec in records.read_records(uri, fmt, csv_options):
+                n += 1
                 yield {
                     "source": rec.source,
                     "fields": rec.fields,
                     "raw": rec.raw,
                     "error": rec.error,
                 }
+            yield pvalue.TaggedOutput(COUNT, ("rows_in", n))
 
-        rows = pbegin | "ListFiles" >> beam.Create(self._files) | "ReadRows" >> beam.FlatMap(read)
+        read_ = (
+            pbegin
+            | "ListFiles" >> beam.Create(self._files)
+            | "ReadRows" >> beam.FlatMap(read).with_outputs(COUNT, main=VALID)
+        )
+        rows = read_[VALID]
         # Each file is read by one worker; a reshuffle spreads its rows over the workers of a
         # distributed runner. The in-process runner has one worker, so there it only costs time.
-        return rows | "Spread" >> beam.Reshuffle() if self._spread else rows
+        if self._spread:
+            rows = rows | "Spread" >> beam.Reshuffle()
+        return {VALID: rows, COUNT: read_[COUNT]}
 
 
 class _ValidateDoFn(beam.DoFn):
@@ -101,6 +129,8 @@ class _ValidateDoFn(beam.DoFn):
             yield pvalue.TaggedOutput(DEAD_LETTER, dead_letter(source, raw, reason, "label"))
             return
         record["label"] = label_spec.mapping[label_value]
+        if self._config.normalize_nfkc:
+            record = normalize(record, self._config.normalize_nfkc)
         if self._config.record_id:
             content = json.dumps(record, sort_keys=True, ensure_ascii=False, default=str)
             record[self._config.record_id] = hashlib.sha256(content.encode()).hexdigest()[:20]
@@ -109,7 +139,9 @@ class _ValidateDoFn(beam.DoFn):
 
 
 class ValidateAndLabel(beam.PTransform):
-    """Rows -> valid labelled records, dead-letter rows (raw, source, reason), filter names."""
+    """Rows -> valid labelled records, NFKC-normalised (config.normalize_nfkc), dead-letter rows
+    (raw, source, reason), filter names. Normalising here, not in a Map of its own, saves a
+    Beam operation per record."""
 
     def __init__(self, config: PreprocessConfig) -> None:
         super().__init__()
@@ -121,41 +153,32 @@ class ValidateAndLabel(beam.PTransform):
         )
 
 
-class NormalizeText(beam.PTransform):
-    def __init__(self, fields: list[str]) -> None:
-        super().__init__()
-        self._fields = fields
-
-    def expand(self, records_: beam.PCollection) -> beam.PCollection:
-        fields = self._fields
-        return records_ | "NFKC" >> beam.Map(lambda r: normalize(r, fields))
-
-
-def _dedupe_key(record: dict[str, Any], fields: list[str]) -> str:
-    payload = json.dumps([record.get(f) for f in fields], ensure_ascii=False)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+def _dedupe_key(record: dict[str, Any], fields: list[str]) -> bytes:
+    """A digest of the dedupe fields' values (JSON, so "1" and 1 differ)."""
+    return hashlib.sha256(orjson.dumps([record.get(f) for f in fields])).digest()
 
 
 class DropExactDuplicates(beam.PTransform):
-    """Keep one record per dedupe key (the earliest by source); count the rest."""
+    """Keep one record per dedupe key (the earliest by source); the others' sources leave
+    through DUPLICATE."""
 
     def __init__(self, fields: list[str]) -> None:
         super().__init__()
         self._fields = fields
 
-    def expand(self, records_: beam.PCollection) -> pvalue.DoOutputsTuple:
+    def expand(self, records_: beam.PCollection) -> Any:
         fields = self._fields
 
-        def keep_first(kv: tuple[str, Iterable[dict[str, Any]]]) -> Iterator[Any]:
-            group = sorted(kv[1], key=lambda r: _source_order(r["_source"]))
+        def keep_first(kv: tuple[bytes, Iterable[dict[str, Any]]]) -> Iterator[Any]:
+            group = list(kv[1])
+            if len(group) > 1:
+                group.sort(key=lambda r: _source_order(r["_source"]))
+                for dup in group[1:]:
+                    yield pvalue.TaggedOutput(DUPLICATE, dup["_source"])
             yield group[0]
-            for dup in group[1:]:
-                yield pvalue.TaggedOutput(DUPLICATE, dup["_source"])
 
         if not fields:
-            return records_ | "NoDedupe" >> beam.Map(lambda r: r).with_outputs(
-                DUPLICATE, main=VALID
-            )
+            return {VALID: records_, DUPLICATE: _empty(records_.pipeline, "NoDuplicates")}
         return (
             records_
             | "KeyByContent" >> beam.Map(lambda r: (_dedupe_key(r, fields), r))
@@ -189,12 +212,10 @@ class DropNearDuplicates(beam.PTransform):
         super().__init__()
         self._spec = spec
 
-    def expand(self, records_: beam.PCollection) -> pvalue.DoOutputsTuple:
+    def expand(self, records_: beam.PCollection) -> Any:
         spec = self._spec
         if spec is None:
-            return records_ | "NoNearDedupe" >> beam.Map(lambda r: r).with_outputs(
-                NEAR_DUPLICATE, main=VALID
-            )
+            return {VALID: records_, NEAR_DUPLICATE: _empty(records_.pipeline, "NoNearDuplicates")}
 
         def bands(kv: tuple[str, tuple[int, ...]]) -> Iterator[Any]:
             source, signature = kv
@@ -355,6 +376,45 @@ class CountAs(beam.PTransform):
         )
 
 
+class _SerializeLinesDoFn(beam.DoFn):
+    """Records -> JSON lines, LINES_PER_ELEMENT to an element (WriteToText writes each element
+    as a line, so a batch is lines joined by newlines), and per bundle ("rows_out", n)."""
+
+    def __init__(self, keep: list[str], record_id: str | None) -> None:
+        self._keep = keep
+        self._record_id = record_id
+
+    def start_bundle(self) -> None:
+        self._lines: list[str] = []
+        self._count = 0
+
+    def process(self, record: dict[str, Any]) -> Iterator[str]:
+        self._lines.append(to_output(record, self._keep, self._record_id))
+        self._count += 1
+        if len(self._lines) >= LINES_PER_ELEMENT:
+            yield "\n".join(self._lines)
+            self._lines = []
+
+    def finish_bundle(self) -> Iterator[Any]:
+        if self._lines:
+            yield _in_global_window("\n".join(self._lines))
+        yield pvalue.TaggedOutput(COUNT, _in_global_window(("rows_out", self._count)))
+
+
+class SerializeLines(beam.PTransform):
+    """Records -> batches of JSON lines for WriteToText (main) and ("rows_out", n) (COUNT)."""
+
+    def __init__(self, keep: list[str], record_id: str | None) -> None:
+        super().__init__()
+        self._keep = keep
+        self._record_id = record_id
+
+    def expand(self, records_: beam.PCollection) -> pvalue.DoOutputsTuple:
+        return records_ | "ToJsonLines" >> beam.ParDo(
+            _SerializeLinesDoFn(self._keep, self._record_id)
+        ).with_outputs(COUNT, main=VALID)
+
+
 def to_output(record: dict[str, Any], keep: list[str], record_id: str | None = None) -> str:
     """The record as a JSON line: the `keep` fields (all but internal ones when empty), then
     its id and label. Profile features are among the kept fields (see build)."""
@@ -382,21 +442,18 @@ def build(
 ) -> None:
     """Wire the whole job into `pipeline`; outputs are text shards under the given prefixes.
     `spread`: reshuffle the rows after reading (for runners with more than one worker)."""
-    rows = pipeline | "ReadRawRecords" >> ReadRawRecords(files, csv_options, spread)
-    split = rows | "ValidateAndLabel" >> ValidateAndLabel(config)
-    normalized = split[VALID] | "NormalizeText" >> NormalizeText(config.normalize_nfkc)
-    exact = normalized | "DropExactDuplicates" >> DropExactDuplicates(config.dedupe_on)
+    read = pipeline | "ReadRawRecords" >> ReadRawRecords(files, csv_options, spread)
+    split = read[VALID] | "ValidateAndLabel" >> ValidateAndLabel(config)
+    exact = split[VALID] | "DropExactDuplicates" >> DropExactDuplicates(config.dedupe_on)
     deduped = exact[VALID] | "DropNearDuplicates" >> DropNearDuplicates(config.near_dedupe)
     profiled = deduped[VALID]
     if config.profiles:
         profiled = profiled | "JoinProfiles" >> JoinProfiles(config.profiles)
 
     keep = config.keep_fields + config.profile_fields if config.keep_fields else []
-    record_id = config.record_id
-    _ = (
-        profiled
-        | "Serialize" >> beam.Map(lambda r: to_output(r, keep, record_id))
-        | "WriteRecords" >> beam.io.WriteToText(out_prefix, file_name_suffix=".jsonl")
+    written = profiled | "SerializeLines" >> SerializeLines(keep, config.record_id)
+    _ = written[VALID] | "WriteRecords" >> beam.io.WriteToText(
+        out_prefix, file_name_suffix=".jsonl"
     )
     _ = (
         split[DEAD_LETTER]
@@ -410,8 +467,9 @@ def build(
         | "WriteNearDuplicates" >> beam.io.WriteToText(near_prefix, file_name_suffix=".jsonl")
     )
     counts = [
-        rows | "CountIn" >> CountAs("rows_in"),
-        deduped[VALID] | "CountOut" >> CountAs("rows_out"),
+        pipeline | "Zeros" >> beam.Create([("rows_in", 0), ("rows_out", 0)]),
+        read[COUNT],
+        written[COUNT],
         split[DEAD_LETTER] | "CountDeadLetter" >> CountAs("dead_letter"),
         exact[DUPLICATE] | "CountDuplicates" >> CountAs("duplicates_dropped"),
         deduped[NEAR_DUPLICATE] | "CountNearDuplicates" >> CountAs("near_duplicates_dropped"),
@@ -431,6 +489,7 @@ def build(
     _ = (
         (*counts, per_rule, per_reason)
         | "AllCounts" >> beam.Flatten()
+        | "SumPerName" >> beam.CombinePerKey(sum)
         | "ToDict" >> beam.combiners.ToDict()
         | "StatsJson" >> beam.Map(lambda d: json.dumps(d, sort_keys=True))
         | "WriteStats" >> beam.io.WriteToText(stats_prefix, num_shards=1, shard_name_template="")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from typing import Any, Literal
 
@@ -157,6 +158,10 @@ def _coerce(spec: FieldSpec, value: Any) -> Any:
         raise ValueError(f"expected {spec.type}, got {value!r}") from None
     if spec.type == "int" and isinstance(value, float) and value != int(value):
         raise ValueError(f"expected int, got {value!r}")
+    if spec.type == "int" and not -(2**63) <= number < 2**63:
+        raise ValueError(f"expected a 64-bit int, got {value!r}, which is out of range")
+    if spec.type == "float" and not math.isfinite(number):
+        raise ValueError(f"expected a finite float, got {value!r}")
     return number
 
 

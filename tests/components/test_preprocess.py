@@ -33,6 +33,23 @@ def test_validate_names_field_and_expectation(config: PreprocessConfig) -> None:
         validate({"category": "fresh", "text": 3, "movie_name": "m"}, config)
 
 
+def test_numbers_outside_what_features_hold_are_rejected() -> None:
+    """An int beyond 64 bits or a non-finite float cannot become a TF feature (and would not
+    serialise as JSON): the row is rejected with the field named, never a crash."""
+    config = PreprocessConfig.model_validate(
+        {
+            "schema": [{"name": "n", "type": "int"}, {"name": "x", "type": "float"}],
+            "label": {"field": "n", "mapping": {}},
+        }
+    )
+    assert validate({"n": "-9223372036854775808", "x": "1e300"}, config)["n"] == -(2**63)
+    with pytest.raises(ValueError, match=r"field 'n': expected a 64-bit int, got '9+'"):
+        validate({"n": "9" * 30, "x": "1"}, config)
+    for bad in ("nan", "inf", "-Infinity"):
+        with pytest.raises(ValueError, match=r"field 'x': expected a finite float"):
+            validate({"n": "1", "x": bad}, config)
+
+
 def test_nfkc_unifies_full_and_half_width() -> None:
     record = normalize({"text": "ＡＢＣ１２３ ｶﾀｶﾅ", "other": "ＡＢＣ"}, ["text"])
     assert record == {"text": "ABC123 カタカナ", "other": "ＡＢＣ"}
@@ -58,11 +75,7 @@ def test_transforms_route_every_row(config: PreprocessConfig) -> None:
     ]
     with TestPipeline() as p:
         split = p | beam.Create(rows) | pp.ValidateAndLabel(config)
-        deduped = (
-            split[pp.VALID]
-            | pp.NormalizeText(config.normalize_nfkc)
-            | pp.DropExactDuplicates(config.dedupe_on)
-        )
+        deduped = split[pp.VALID] | pp.DropExactDuplicates(config.dedupe_on)
         assert_that(
             deduped[pp.VALID] | "Text" >> beam.Map(lambda r: (r["text"], r["label"])),
             equal_to([("Good", 1)]),
