@@ -6,7 +6,7 @@ UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
 CHECKOV := $(VENV)/checkov/bin/checkov
 
-.PHONY: help venv compile demo demo-argo test test-slow lint infra-check format golden bench bench-data lock clean
+.PHONY: help venv compile demo demo-argo test test-slow test-containers images e2e-containers lint infra-check format golden bench bench-data lock clean
 
 help:
 	@echo "make demo      set up .venv, compile the pipelines, run the retraining DAG locally"
@@ -17,6 +17,9 @@ help:
 	@echo "make lint      ruff + mypy + terraform fmt + checkov (terraform and manifests)"
 	@echo "make bench     bench/e2e.py: per-step wall time and rows/s of a local run (JSON)"
 	@echo "make bench-data bench/data.py: Beam preprocess and TFRecords vs plain baselines (JSON)"
+	@echo "make images    build the image family (needs a Docker engine; see README)"
+	@echo "make e2e-containers  the retraining DAG with every task in its image"
+	@echo "make test-containers the tests that need Docker and the images"
 
 venv: $(STAMP)
 $(STAMP): requirements/dev.lock pyproject.toml
@@ -48,6 +51,29 @@ test: venv
 
 test-slow: venv
 	$(PY) -m pytest -m slow -rP
+
+# ---- images (need a Docker engine; no image registry needs to be reachable) -----------------
+# The base is made from Debian's packages (scripts/make_base_image.sh) unless BASE_IMAGE names
+# one that exists; the images are pushed to a registry on loopback for their digests, which
+# build_images.sh writes into components/images.yaml before `compile` pins them.
+BASE_IMAGE ?= retrain-debian-base:bookworm
+BASE_IMAGE_FLAGS ?= --with-host-ca
+LOCAL_REGISTRY ?= localhost:5000/retrain
+
+images: venv
+	@docker info >/dev/null 2>&1 || { echo "make images: no Docker engine answers. Install and start one:" \
+	  "apt-get install docker.io debootstrap docker-registry && dockerd &" >&2; exit 1; }
+	docker image inspect $(BASE_IMAGE) >/dev/null 2>&1 || \
+	  scripts/make_base_image.sh --tag $(BASE_IMAGE) $(BASE_IMAGE_FLAGS)
+	scripts/local_registry.sh
+	scripts/build_images.sh --base-image $(BASE_IMAGE) --registry $(LOCAL_REGISTRY)
+	$(PY) -m pipelines compile
+
+e2e-containers: images
+	$(PY) -m pipelines run retrain --containers
+
+test-containers: images
+	$(PY) -m pytest -m docker -rs
 
 lint: venv infra-check
 	$(PY) -m ruff check .

@@ -2,6 +2,7 @@
 
 python -m pipelines compile              # every pipeline -> manifests/{kfp,argo,cluster}/
 python -m pipelines run retrain [-p name=value ...] [--engine kfp|argo] [--stream-logs]
+python -m pipelines run retrain --containers   # every task in its image (`make images` first)
 """
 
 from __future__ import annotations
@@ -48,11 +49,21 @@ def _runner(args: argparse.Namespace, run_dir: Path) -> Any:
     """The local runner for the chosen engine's compiled file."""
     params = _params(args.param)
     local_gcs = None if args.real_gcs else Path(args.local_gcs)
+    if args.containers and args.engine != "kfp":
+        raise ir.IRError(
+            "--containers runs the KFP IR (--engine kfp); the Argo runner has no container mode"
+        )
     if args.engine == "kfp":
         from pipelines.local.runner import LocalRunner
 
         manifest = Path(args.manifest) if args.manifest else catalog.kfp_manifest(args.name)
         _exists(manifest)
+        containers = None
+        if args.containers:
+            from pipelines.local.containers import ContainerMode
+
+            mounts = [run_dir] + ([local_gcs] if local_gcs is not None else [])
+            containers = ContainerMode.from_build(Path(args.images), mounts)
         return manifest, LocalRunner(
             ir.load(manifest),
             run_dir,
@@ -61,6 +72,7 @@ def _runner(args: argparse.Namespace, run_dir: Path) -> Any:
             stream_logs=args.stream_logs,
             local_gcs=local_gcs,
             scheduled_time=args.scheduled_time,
+            containers=containers,
         )
     from pipelines.argo import cluster
     from pipelines.local.argo import ArgoLocalRunner, load_objects
@@ -167,7 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="platform settings from Terraform (default: config/platform.json)",
     )
     c.set_defaults(func=_compile)
-    r = sub.add_parser("run", help="run a compiled pipeline locally (no cluster, no Docker)")
+    r = sub.add_parser(
+        "run", help="run a compiled pipeline locally (no cluster; Docker only with --containers)"
+    )
     r.add_argument("name", choices=sorted(catalog.PIPELINES))
     r.add_argument(
         "-p",
@@ -202,6 +216,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--real-gcs",
         action="store_true",
         help="pass gs:// parameters through unchanged (needs GCS credentials)",
+    )
+    r.add_argument(
+        "--containers",
+        action="store_true",
+        help="run every task in its image with `docker run` (built by `make images`), "
+        "the run folder bind-mounted, as a non-root user",
+    )
+    r.add_argument(
+        "--images",
+        default=str(Path("build") / "images.json"),
+        help="with --containers: the build record of the images (default: build/images.json)",
     )
     r.set_defaults(func=_run)
     f = sub.add_parser("preflight", help="check a kube context has what the manifests need")

@@ -6,10 +6,12 @@ import bz2
 import csv
 import importlib.metadata
 import io
+import json
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -117,3 +119,54 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory, built_dataset: Path)
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return tmp / "model"
+
+
+# ---- whole local runs of the retraining DAG, and what they leave ---------------------------
+
+
+def run_retrain(
+    tmp: Path, name: str, data: Path, config: Path, *flags: str, registry: str | None = None
+) -> dict[str, Any]:
+    """`python -m pipelines run retrain` on `data` into tmp/name; its run record. The registry
+    is tmp/registry-<name> unless given (a gs:// one lands under tmp/gcs)."""
+    result = run_cli(
+        "pipelines",
+        "run",
+        "retrain",
+        *flags,
+        "--runs-dir",
+        str(tmp / name),
+        "--local-gcs",
+        str(tmp / "gcs"),
+        "--scheduled-time",
+        "2026-11-22T03:00:00Z",
+        "-p",
+        f"data_uri={data}",
+        "-p",
+        f"config={config}",
+        "-p",
+        f"registry_root={registry or tmp / ('registry-' + name)}",
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (run_dir,) = (tmp / name).glob("retrain-*")
+    return dict(json.loads((run_dir / "run.json").read_text()))
+
+
+def files_under(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def rows_by_file_name(text: bytes) -> list[dict[str, Any]]:
+    """JSONL rows with `source`-like paths cut to file:row, sorted."""
+    rows = []
+    for line in text.decode().splitlines():
+        row = json.loads(line)
+        for key in ("source", "duplicates"):
+            if key in row:
+                row[key] = Path(row[key]).name
+        rows.append(row)
+    return sorted(rows, key=lambda r: json.dumps(r, sort_keys=True))
+
+
+def run_artifact(record: dict[str, Any], task: str, name: str) -> Path:
+    return Path(record["tasks"][task]["artifacts"][name]["uri"])

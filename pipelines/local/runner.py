@@ -4,7 +4,9 @@ Placeholders resolve to paths under a run folder (the local stand-in for the pip
 tasks run in dependency order, `dsl.If` conditions are honoured, every task keeps its log, and
 a failure stops the run naming the task and its log. Images and Kubernetes settings (GPUs,
 tolerations) are ignored here; they are honoured on clusters. kfp.local's SubprocessRunner
-refuses container components, hence this runner; it adds no scheduling of its own.
+refuses container components, hence this runner; it adds no scheduling of its own. With
+`containers` set, each task runs in its image instead (pipelines/local/containers.py), with the
+same command and placeholders.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import re
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -20,6 +23,7 @@ from typing import Any
 
 from pipelines import ir
 from pipelines.local import process
+from pipelines.local.containers import ContainerMode
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +82,10 @@ class LocalRunner:
         stream_logs: bool = False,
         local_gcs: Path | None = None,
         scheduled_time: str | None = None,
+        containers: ContainerMode | None = None,
     ) -> None:
         self.spec = spec
+        self.containers = containers
         self.created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.scheduled_time = scheduled_time or self.created
         self.run_dir = run_dir
@@ -267,16 +273,21 @@ class LocalRunner:
         )
         command = [context.substitute(a) for a in container.get("command", [])]
         args = [context.substitute(a) for a in container.get("args", [])]
-        argv = process.local_argv(command + args)
+        declared_env = {
+            e["name"]: context.substitute(e.get("value", "")) for e in container.get("env", [])
+        }
+        if self.containers is None:
+            argv = process.local_argv(command + args)
+            env = process.step_env(self.cwd, declared_env)
+        else:
+            argv = self.containers.argv(container["image"], command + args, declared_env, params)
+            env = dict(os.environ)  # the docker client's; the task gets only declared_env
+            self.containers.prepare()
 
         self.done += 1
         label = f"[{self.done}/{self.total}] {task.display_name}"
         print(f"{label}: running", flush=True)
         log_path = task_dir / "log.txt"
-        env = process.step_env(
-            self.cwd,
-            {e["name"]: context.substitute(e.get("value", "")) for e in container.get("env", [])},
-        )
         policy = task.spec.get("retryPolicy", {})
         attempt, attempts = process.with_retries(
             lambda n: process.run_step(

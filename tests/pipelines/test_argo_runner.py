@@ -16,7 +16,14 @@ from pipelines.argo import cluster
 from pipelines.argo.compile import Bundle, compile_ir
 from pipelines.local.argo import ArgoLocalRunner, ArgoRunError
 from pipelines.local.runner import TaskFailed
-from tests.conftest import REPO, run_cli, small_config
+from tests.conftest import (
+    REPO,
+    files_under,
+    rows_by_file_name,
+    run_artifact,
+    run_retrain,
+    small_config,
+)
 from tests.pipelines import feature_pipelines as fp
 
 
@@ -95,56 +102,11 @@ def test_unknown_parameter_and_missing_template(features: Bundle, tmp_path: Path
 # ---- parity: the retraining DAG from the KFP IR and from the Argo Workflow -----------------
 
 
-def _run_engine(tmp: Path, engine: str, sample_csv: Path, config: Path) -> dict[str, Any]:
-    result = run_cli(
-        "pipelines",
-        "run",
-        "retrain",
-        "--engine",
-        engine,
-        "--runs-dir",
-        tmp / engine,
-        "--local-gcs",
-        tmp / "gcs",
-        "--scheduled-time",
-        "2026-11-22T03:00:00Z",
-        "-p",
-        f"data_uri={sample_csv}",
-        "-p",
-        f"config={config}",
-        "-p",
-        f"registry_root={tmp / ('registry-' + engine)}",
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    (run_dir,) = (tmp / engine).glob("retrain-*")
-    return json.loads((run_dir / "run.json").read_text())
-
-
-def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-
-
-def _rows_by_file_name(text: bytes) -> list[dict[str, Any]]:
-    """JSONL rows with `source`-like paths cut to file:row, sorted."""
-    rows = []
-    for line in text.decode().splitlines():
-        row = json.loads(line)
-        for key in ("source", "duplicates"):
-            if key in row:
-                row[key] = Path(row[key]).name
-        rows.append(row)
-    return sorted(rows, key=lambda r: json.dumps(r, sort_keys=True))
-
-
-def _artifact(record: dict[str, Any], task: str, name: str) -> Path:
-    return Path(record["tasks"][task]["artifacts"][name]["uri"])
-
-
 @pytest.mark.integration
 def test_parity_kfp_ir_and_argo_workflow(tmp_path: Path, sample_csv: Path) -> None:
     config = small_config(tmp_path)
-    kfp = _run_engine(tmp_path, "kfp", sample_csv, config)
-    argo = _run_engine(tmp_path, "argo", sample_csv, config)
+    kfp = run_retrain(tmp_path, "kfp", sample_csv, config, "--engine", "kfp")
+    argo = run_retrain(tmp_path, "argo", sample_csv, config, "--engine", "argo")
     assert kfp["engine"] == "kfp" and argo["engine"] == "argo"
 
     # The same tasks, with the same outcome.
@@ -167,28 +129,31 @@ def test_parity_kfp_ir_and_argo_workflow(tmp_path: Path, sample_csv: Path) -> No
         assert names == set(argo["tasks"][task]["artifacts"]) - {"executor-output"}, task
 
     # Deterministic steps: byte-identical outputs.
-    raw_k, raw_a = _artifact(kfp, "ingest", "raw"), _artifact(argo, "ingest", "raw")
-    assert _files(raw_k / "data") == _files(raw_a / "data")
+    raw_k, raw_a = run_artifact(kfp, "ingest", "raw"), run_artifact(argo, "ingest", "raw")
+    assert files_under(raw_k / "data") == files_under(raw_a / "data")
     manifests = [json.loads((r / "manifest.json").read_text()) for r in (raw_k, raw_a)]
     for m in manifests:
         m.pop("created_utc")
     assert manifests[0] == manifests[1]
     assert manifests[0]["window"]["end"] == "2026-11-22T03:00:00Z"
 
-    rec_k, rec_a = _artifact(kfp, "preprocess", "records"), _artifact(argo, "preprocess", "records")
-    files_k, files_a = _files(rec_k), _files(rec_a)
+    rec_k, rec_a = (
+        run_artifact(kfp, "preprocess", "records"),
+        run_artifact(argo, "preprocess", "records"),
+    )
+    files_k, files_a = files_under(rec_k), files_under(rec_a)
     assert files_k.keys() == files_a.keys()
     for name in files_k:
         if name.startswith(("dead_letter", "near_duplicates")):
             # Their rows name snapshot files, whose folders differ between the two runs.
-            rows = [_rows_by_file_name(f) for f in (files_k[name], files_a[name])]
+            rows = [rows_by_file_name(f) for f in (files_k[name], files_a[name])]
             assert rows[0] == rows[1], name
         else:
             assert files_k[name] == files_a[name], name
 
     ds_k, ds_a = (
-        _artifact(kfp, "build-dataset", "dataset"),
-        _artifact(argo, "build-dataset", "dataset"),
+        run_artifact(kfp, "build-dataset", "dataset"),
+        run_artifact(argo, "build-dataset", "dataset"),
     )
     shards = sorted(p.relative_to(ds_k) for p in ds_k.rglob("*.tfrecord.gz"))
     assert shards and shards == sorted(p.relative_to(ds_a) for p in ds_a.rglob("*.tfrecord.gz"))
@@ -207,5 +172,5 @@ def test_parity_kfp_ir_and_argo_workflow(tmp_path: Path, sample_csv: Path) -> No
         assert abs(m_k[key] - m_a[key]) <= 0.02, (key, m_k[key], m_a[key])
     # Both published a version to their own registry.
     for record in (kfp, argo):
-        deploy = json.loads(_artifact(record, "condition-1/deploy", "record").read_text())
+        deploy = json.loads(run_artifact(record, "condition-1/deploy", "record").read_text())
         assert deploy["version"].startswith("v")
