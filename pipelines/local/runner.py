@@ -88,7 +88,9 @@ class LocalRunner:
         self.containers = containers
         self.created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.scheduled_time = scheduled_time or self.created
-        self.run_dir = run_dir
+        # A relative path means something else inside a container (its working directory is
+        # the image's), so container mode resolves every path it hands a task from here.
+        self.run_dir = run_dir.resolve() if containers is not None else run_dir
         self.cwd = cwd
         self.stream_logs = stream_logs
         self.local_gcs = local_gcs

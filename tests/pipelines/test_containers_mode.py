@@ -75,3 +75,18 @@ def test_from_build_without_a_build_says_how_to_make_one(tmp_path: Path) -> None
         ContainerMode.from_build(tmp_path / "images.json", [tmp_path], docker="sh")
     with pytest.raises(ir.IRError, match=r"needs the 'no-such-docker' command on PATH"):
         ContainerMode.from_build(tmp_path / "images.json", [tmp_path], docker="no-such-docker")
+
+
+def test_container_mode_hands_tasks_absolute_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--runs-dir runs` (the default) is relative; inside a container the working directory is
+    the image's /app, so every path a task gets must be absolute."""
+    from pipelines.local.runner import LocalRunner
+
+    monkeypatch.chdir(tmp_path)
+    spec = {"root": {"dag": {"tasks": {}}}, "components": {}, "deploymentSpec": {}}
+    boxed = LocalRunner(spec, Path("runs/r1"), {}, cwd=tmp_path, containers=mode(tmp_path))
+    assert boxed.run_dir == tmp_path / "runs" / "r1"
+    plain = LocalRunner(spec, Path("runs/r1"), {}, cwd=tmp_path)
+    assert plain.run_dir == Path("runs/r1")
