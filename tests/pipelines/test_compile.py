@@ -172,3 +172,24 @@ def test_component_entry_points_do_not_import_kfp() -> None:
         names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
         names += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
         assert not [n for n in names if n.split(".")[0] in ("kfp", "hera")], path
+
+
+def test_built_images_are_pinned_by_digest_in_both_engines() -> None:
+    """components/images.yaml's digests (written by scripts/build_images.sh) are what the KFP IR
+    and every Argo template name; a family without a digest is named by its tag."""
+    settings = yaml.safe_load((REPO / "components" / "images.yaml").read_text())
+    registry = platform.load(platform.DEFAULT_PLATFORM).image_registry
+    digests = settings.get("digests") or {}
+    kfp = (REPO / "manifests" / "kfp" / "retrain.yaml").read_text()
+    argo = "".join(p.read_text() for p in sorted((REPO / "manifests" / "argo").rglob("*.yaml")))
+    used = {m.group(1) for m in re.finditer(r"image: (\S+)", kfp)}
+    assert used == {m.group(1) for m in re.finditer(r"image: (\S+)", argo)}
+    for family, name in settings["families"].items():
+        ref = image(family, registry)
+        if family in digests:
+            assert ref == f"{registry}/{name}@{digests[family]}"
+            assert re.fullmatch(r"sha256:[0-9a-f]{64}", digests[family])
+        else:
+            assert ref == f"{registry}/{name}:{settings['tag']}"
+        if family != "base":  # the base image runs no component
+            assert ref in used, family
