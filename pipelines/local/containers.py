@@ -37,6 +37,7 @@ class ContainerMode:
     docker: str = "docker"
     user: str = IMAGE_USER
     notes: list[str] = field(default_factory=list)
+    _prepared: bool = field(default=False, init=False)
 
     @classmethod
     def from_build(cls, built: Path, mounts: list[Path], docker: str = "docker") -> ContainerMode:
@@ -78,16 +79,20 @@ class ContainerMode:
             )
         return str(build["ref"])
 
-    def prepare(self) -> None:
-        """Let the images' user write into the mounted folders (only when running as root)."""
+    def prepare(self, task_dir: Path) -> None:
+        """Let the images' user write where a task writes (only when running as root): the
+        mounted folders on the first call, then only the folder the runner made for the task
+        (what containers wrote before is theirs already)."""
         if self.user != IMAGE_USER or os.getuid() != 0:
             return
         uid, gid = (int(x) for x in IMAGE_USER.split(":"))
-        for root in self.mounts:
+        roots = [task_dir] if self._prepared else self.mounts
+        for root in roots:
             root.mkdir(parents=True, exist_ok=True)
             for path in [root, *root.rglob("*")]:
                 if not path.is_symlink():
                     os.chown(path, uid, gid)
+        self._prepared = True
 
     def argv(self, image_ref: str, argv: list[str], env: dict[str, str], params: Any) -> list[str]:
         """`docker run ...` for one task: same argv, same paths, the pod's security settings."""

@@ -284,7 +284,7 @@ class LocalRunner:
         else:
             argv = self.containers.argv(container["image"], command + args, declared_env, params)
             env = dict(os.environ)  # the docker client's; the task gets only declared_env
-            self.containers.prepare()
+            self.containers.prepare(task_dir)
 
         self.done += 1
         label = f"[{self.done}/{self.total}] {task.display_name}"

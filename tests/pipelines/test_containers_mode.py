@@ -3,6 +3,7 @@ reference, the pod settings, what is mounted, and the errors that say what to do
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,19 @@ def test_container_mode_hands_tasks_absolute_paths(
     assert boxed.run_dir == tmp_path / "runs" / "r1"
     plain = LocalRunner(spec, Path("runs/r1"), {}, cwd=tmp_path)
     assert plain.run_dir == Path("runs/r1")
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="ownership is only changed when running as root")
+def test_prepare_hands_over_the_mounts_once_then_each_new_task_folder(tmp_path: Path) -> None:
+    m = mode(tmp_path)
+    first = tmp_path / "run" / "ingest"
+    first.mkdir(parents=True)
+    m.prepare(first)
+    assert all(p.stat().st_uid == 10001 for p in (tmp_path / "run", tmp_path / "gcs", first))
+    untouched = tmp_path / "gcs" / "made-by-root"
+    untouched.mkdir()
+    second = tmp_path / "run" / "train" / "_kfp"
+    second.mkdir(parents=True)
+    m.prepare(second.parent)
+    assert second.stat().st_uid == 10001 and second.parent.stat().st_uid == 10001
+    assert untouched.stat().st_uid == 0  # the full pass ran once, not before every task
