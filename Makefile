@@ -6,7 +6,7 @@ UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
 CHECKOV := $(VENV)/checkov/bin/checkov
 
-.PHONY: help venv compile demo demo-argo test test-slow test-containers images e2e-containers lint infra-check format golden bench bench-data lock clean
+.PHONY: help venv compile demo demo-argo test test-slow test-containers images e2e-containers lint infra-check format golden bench bench-data bench-train lock clean
 
 help:
 	@echo "make demo      set up .venv, compile the pipelines, run the retraining DAG locally"
@@ -17,6 +17,7 @@ help:
 	@echo "make lint      ruff + mypy + terraform fmt + checkov (terraform and manifests)"
 	@echo "make bench     bench/e2e.py: per-step wall time and rows/s of a local run (JSON)"
 	@echo "make bench-data bench/data.py: Beam preprocess and TFRecords vs plain baselines (JSON)"
+	@echo "make bench-train bench/train.py: training fed from TFRecords vs in-memory (JSON)"
 	@echo "make images    build the image family (needs a Docker engine; see README)"
 	@echo "make e2e-containers  the retraining DAG with every task in its image"
 	@echo "make test-containers the tests that need Docker and the images"
@@ -100,6 +101,9 @@ bench: venv
 
 bench-data: venv
 	$(PY) bench/data.py
+
+bench-train: venv
+	$(PY) bench/train.py
 
 # Re-resolve the hashed lock files (needs the package index).
 lock: venv

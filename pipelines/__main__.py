@@ -3,6 +3,7 @@
 python -m pipelines compile              # every pipeline -> manifests/{kfp,argo,cluster}/
 python -m pipelines run retrain [-p name=value ...] [--engine kfp|argo] [--stream-logs]
 python -m pipelines run retrain --containers   # every task in its image (`make images` first)
+python -m pipelines runs [--compare RUN RUN ...]   # recorded runs (MLflow tracking)
 """
 
 from __future__ import annotations
@@ -150,6 +151,17 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _runs(args: argparse.Namespace) -> int:
+    from pipelines import runs
+
+    uri = args.tracking_uri or runs.default_tracking_uri(args.platform, Path(args.local_gcs))
+    if args.compare:
+        print(runs.compare_runs(uri, args.compare))
+    else:
+        print(runs.list_runs(uri, args.experiment, args.limit))
+    return 0
+
+
 def _preflight(args: argparse.Namespace) -> int:
     from pipelines import preflight
 
@@ -233,6 +245,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     f.add_argument("--context", default=None, help="kube context (default: the current one)")
     f.add_argument("--platform", type=Path, default=platform.DEFAULT_PLATFORM)
     f.set_defaults(func=_preflight)
+    n = sub.add_parser("runs", help="list or compare recorded runs (MLflow tracking)")
+    n.add_argument(
+        "--tracking-uri",
+        default="",
+        help="MLflow tracking URI (default: the local runs' store under --local-gcs)",
+    )
+    n.add_argument("--experiment", default=None, help="one experiment (the deploy model_name)")
+    n.add_argument("--limit", type=int, default=20, help="newest runs shown (default 20)")
+    n.add_argument(
+        "--compare", nargs="+", metavar="RUN", default=None, help="run ids (or prefixes)"
+    )
+    n.add_argument("--local-gcs", default="local-gcs", help="the local stand-in of the buckets")
+    n.add_argument("--platform", type=Path, default=platform.DEFAULT_PLATFORM)
+    n.set_defaults(func=_runs)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

@@ -6,6 +6,7 @@ the local runner executes as is. Nothing here reads the environment: compiling t
 file twice gives identical bytes.
 """
 
+import json
 from typing import Any
 
 from kfp import dsl, kubernetes
@@ -16,6 +17,7 @@ from components.deploy import component as deploy_c
 from components.evaluate import component as evaluate_c
 from components.ingest import component as ingest_c
 from components.preprocess import component as preprocess_c
+from components.record import component as record_c
 from components.train import component as train_c
 from pipelines.platform import Platform
 
@@ -33,8 +35,29 @@ def build(platform: Platform) -> Any:
         return module.component(image(module.FAMILY, platform.image_registry))
 
     ingest, preprocess, build_dataset = op(ingest_c), op(preprocess_c), op(dataset_c)
-    train, evaluate, deploy = op(train_c), op(evaluate_c), op(deploy_c)
     gpu = platform.gpu
+    train = train_c.component(
+        image(train_c.FAMILY, platform.image_registry),
+        {
+            "root": f"{platform.bucket('artifacts')}/tfjobs",
+            "namespace": platform.namespace,
+            "service_account": platform.service_account,
+            "gpu_resource": gpu.resource,
+            "node_selector": gpu.node_selector,
+            "tolerations": [
+                f"{t.key}={t.value}:{t.effect}" if t.value else f"{t.key}:{t.effect}"
+                for t in gpu.tolerations
+            ],
+        },
+    )
+    evaluate, deploy = op(evaluate_c), op(deploy_c)
+    record = op(record_c)
+    # The images of the run, recorded with it (pinned by digest after `make images`).
+    modules = (ingest_c, preprocess_c, dataset_c, train_c, evaluate_c, deploy_c)
+    images = json.dumps(
+        {m.__name__.split(".")[-2]: image(m.FAMILY, platform.image_registry) for m in modules},
+        sort_keys=True,
+    )
 
     @dsl.pipeline(
         name="retrain",
@@ -48,6 +71,8 @@ def build(platform: Platform) -> Any:
         canary_percent: int = 10,
         window_days: int = 0,
         beam_options: str = "",
+        tracking_uri: str = "",
+        train_workers: int = 1,
     ):
         # The data window ends at the run's scheduled time: a retry or a late start of the same
         # scheduled run reads the same days (data_uri then names partitions, e.g. dt={date}).
@@ -72,7 +97,8 @@ def build(platform: Platform) -> Any:
         )
         sized(data.set_display_name("dataset"), cpu=("1", "2"), memory=("2G", "4G"))
 
-        model = train(dataset=data.outputs["dataset"], config=config)
+        # One worker trains in this pod; more run as a TFJob this pod launches and waits for.
+        model = train(dataset=data.outputs["dataset"], config=config, workers=train_workers)
         sized(model.set_display_name("train"), cpu=("4", "4"), memory=("16G", "16G"))
         model.set_accelerator_type(gpu.resource).set_accelerator_limit(1)
         for key, value in sorted(gpu.node_selector.items()):
@@ -90,6 +116,21 @@ def build(platform: Platform) -> Any:
         )
         sized(judged.set_display_name("evaluate"), cpu=("1", "2"), memory=("4G", "8G"))
         judged.set_caching_options(False)  # the champion it compares against changes
+
+        # Every run, blessed or not, is an MLflow run (empty tracking_uri: a local store beside
+        # a local registry).
+        recorded = record(
+            raw=raw.outputs["raw"],
+            dataset=data.outputs["dataset"],
+            model=model.outputs["model"],
+            metrics=judged.outputs["metrics"],
+            config=config,
+            registry_root=registry_root,
+            tracking_uri=tracking_uri,
+            images=images,
+        )
+        sized(recorded.set_display_name("record"), cpu=("250m", "1"), memory=("1G", "2G"))
+        recorded.set_caching_options(False)
 
         with dsl.If(judged.outputs["blessed"] == True, name="blessed"):  # noqa: E712
             pushed = deploy(

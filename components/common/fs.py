@@ -107,6 +107,49 @@ def open_read(uri: str) -> Iterator[IO[bytes]]:
             yield raw
 
 
+def upload_tree(local_dir: Path, uri: str) -> list[str]:
+    """Copy every file under `local_dir` to the same relative names under `uri` (local or
+    gs://); the URIs written."""
+    written = []
+    for path in sorted(p for p in local_dir.rglob("*") if p.is_file()):
+        target = join(uri, *path.relative_to(local_dir).parts)
+        if is_remote(uri):
+            FileSystems = beam_filesystems()
+            with path.open("rb") as src, FileSystems.create(target) as out:
+                shutil.copyfileobj(src, out)
+        else:
+            local_path(target).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, local_path(target))
+        written.append(target)
+    return written
+
+
+def write_marker(uri: str, text: str) -> None:
+    """A small file written whole (gs:// objects appear whole; locally written atomically)."""
+    if is_remote(uri):
+        with beam_filesystems().create(uri) as out:
+            out.write(text.encode())
+    else:
+        write_text_atomic(local_path(uri), text)
+
+
+def download_tree(uri: str, local_dir: Path) -> int:
+    """Copy every file under `uri` into `local_dir` (created); the number of files."""
+    prefix = uri.rstrip("/") + "/"
+    files = (
+        [f for f in match(prefix + "**") if f.startswith(prefix)]
+        if is_remote(uri)
+        else [str(p) for p in local_path(uri).rglob("*") if p.is_file()]
+    )
+    base = prefix if is_remote(uri) else str(local_path(uri)) + os.sep
+    for name in files:
+        target = local_dir / name[len(base) :]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open_read_raw(name) as src, target.open("wb") as out:
+            shutil.copyfileobj(src, out)
+    return len(files)
+
+
 def read_text(uri: str) -> str:
     with open_read(uri) as handle:
         return handle.read().decode("utf-8")

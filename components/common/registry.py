@@ -122,13 +122,7 @@ class Registry:
         FileSystems = fs.beam_filesystems()
 
         dest = self.version_uri(version)
-        target = self.saved_model_uri(version)
-        for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
-            with (
-                path.open("rb") as src,
-                FileSystems.create(fs.join(target, str(path.relative_to(model_dir)))) as out,
-            ):
-                shutil.copyfileobj(src, out)
+        fs.upload_tree(model_dir, self.saved_model_uri(version))
         with FileSystems.create(fs.join(dest, "metadata.json")) as out:
             out.write(json.dumps(metadata, indent=2, sort_keys=True).encode())
         for name, path in extras.items():
@@ -164,7 +158,7 @@ class Registry:
     def _cas_remote(self, pointer: dict[str, Any], previous: dict[str, Any] | None) -> None:
         """Compare-and-swap on GCS: the write succeeds only if nobody moved the pointer since."""
         from google.api_core.exceptions import PreconditionFailed
-        from google.cloud import storage  # type: ignore[attr-defined]
+        from google.cloud import storage
 
         bucket_name, _, prefix = self.base.removeprefix(fs.GCS_PREFIX).partition("/")
         bucket = storage.Client().bucket(bucket_name)

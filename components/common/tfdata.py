@@ -1,11 +1,19 @@
-"""Reading the dataset step's TFRecord shards with tf.data (train and evaluate share this)."""
+"""Reading the dataset step's TFRecord shards with tf.data (train and evaluate share this).
+
+Feature types come from the dataset's `schema.json` (string, int, float). A value the record
+lacks is parsed as "" (string), 0 (int) or NaN (float); the model's preprocessing decides what a
+missing number means, so training, evaluation and serving read a record the same way.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from components.common import fs
 from components.common.errors import InputDataError
+
+TF_TYPES = {"string": "string", "int": "int64", "float": "float32"}
 
 
 def split_files(dataset_dir: str, split: str) -> list[str]:
@@ -15,45 +23,109 @@ def split_files(dataset_dir: str, split: str) -> list[str]:
     return files
 
 
-def text_label_dataset(
+def feature_types(dataset_dir: str, names: Iterable[str]) -> dict[str, str]:
+    """{name: string|int|float} for `names`, from the dataset's schema.json; a name the dataset
+    does not have is an error that lists what it has."""
+    uri = fs.join(dataset_dir, "schema.json")
+    if not fs.exists(uri):
+        raise InputDataError(f"{dataset_dir}: no schema.json; run the dataset step first")
+    declared = fs.read_json(uri)["features"]
+    missing = [n for n in names if n not in declared]
+    if missing:
+        raise InputDataError(
+            f"{uri}: no feature {', '.join(map(repr, missing))}; the dataset has "
+            f"{sorted(declared)} (fix the config's inputs or the dataset.features section)"
+        )
+    return {n: declared[n] for n in names}
+
+
+DEFAULTS = {"string": "", "int": 0, "float": float("nan")}
+
+
+def parse_batch(serialized: Any, types: Mapping[str, str]) -> dict[str, Any]:
+    """A batch of serialized Examples -> {name: [batch] tensor}. The dataset step writes a
+    missing value as an empty list, which FixedLenFeature rejects, so each feature is read as
+    ragged and padded with its default."""
+    import tensorflow as tf
+
+    spec = {n: tf.io.RaggedFeature(getattr(tf, TF_TYPES[k])) for n, k in types.items()}
+    parsed = tf.io.parse_example(serialized, spec)
+    return {
+        n: parsed[n].to_tensor(default_value=DEFAULTS[k], shape=[None, 1])[:, 0]
+        for n, k in types.items()
+    }
+
+
+def example_dataset(
     files: list[str],
-    text: str,
+    types: Mapping[str, str],
     label: str,
     batch_size: int,
     shuffle_buffer: int = 0,
     seed: int | None = None,
 ) -> Any:
-    """(text, label) batches: batched parse_example, optional seeded shuffle, prefetch."""
+    """({feature: [batch]}, label [batch]) batches: batched parse_example, optional seeded
+    shuffle, prefetch. `types` are the model's inputs; the label is read as int, given as float."""
     import tensorflow as tf
 
-    spec = {text: tf.io.FixedLenFeature([], tf.string), label: tf.io.FixedLenFeature([], tf.int64)}
+    with_label = {**types, label: "int"}
     ds = tf.data.TFRecordDataset(files, compression_type="GZIP")
     if shuffle_buffer:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
     ds = ds.map(
-        lambda b: tf.io.parse_example(b, spec),
+        lambda b: parse_batch(b, with_label),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
-    ds = ds.map(lambda f: (f[text], tf.cast(f[label], tf.float32)))
-    return ds.prefetch(tf.data.AUTOTUNE)
+    ds = ds.map(lambda f: ({n: f[n] for n in types}, tf.cast(f[label], tf.float32)))
+    return with_data_sharding(ds.prefetch(tf.data.AUTOTUNE))
 
 
-def load_text_labels(dataset_dir: str, split: str, text: str, label: str) -> tuple[list, Any]:
-    """All (texts, labels) of a split in memory, in file order: for evaluation."""
+def with_data_sharding(ds: Any) -> Any:
+    """Under a multi-worker strategy each worker keeps its share of the elements (a split may
+    have fewer files than there are workers, which file sharding cannot serve)."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
+
+
+def load_split(
+    dataset_dir: str, split: str, types: Mapping[str, str], label: str
+) -> tuple[dict[str, Any], Any]:
+    """All of a split in memory, in file order: ({feature: numpy array}, labels). For evaluation
+    and for the baseline."""
     import numpy as np
 
-    texts: list[bytes] = []
+    columns: dict[str, list[Any]] = {n: [] for n in types}
     labels: list[float] = []
-    for t, y in text_label_dataset(split_files(dataset_dir, split), text, label, 1024):
-        texts.extend(t.numpy().tolist())
+    for feats, y in example_dataset(split_files(dataset_dir, split), types, label, 1024):
+        for name in types:
+            columns[name].extend(feats[name].numpy().tolist())
         labels.extend(y.numpy().tolist())
-    return texts, np.asarray(labels, dtype=int)
+    arrays = {
+        n: np.asarray(v, dtype=object if types[n] == "string" else None) for n, v in columns.items()
+    }
+    return arrays, np.asarray(labels, dtype=int)
+
+
+def serving_columns(
+    records: Iterable[Mapping[str, Any]], types: Mapping[str, str]
+) -> dict[str, list[Any]]:
+    """Raw records (dicts, None or absent for a missing value) -> the serving signature's
+    columns, a missing value given as the dataset step writes it (see DEFAULTS)."""
+    rows = list(records)
+    return {
+        name: [DEFAULTS[kind] if r.get(name) is None else r[name] for r in rows]
+        for name, kind in types.items()
+    }
 
 
 def load_serving_fn(saved_model_dir: str) -> Any:
-    """The SavedModel's serving signature as a function: list of raw texts -> scores."""
+    """The SavedModel's serving signature as a function: {feature: values} -> scores. The
+    signature's own input specs say which features it takes and their types."""
     import numpy as np
     import tensorflow as tf
 
@@ -61,13 +133,22 @@ def load_serving_fn(saved_model_dir: str) -> Any:
         raise InputDataError(f"{saved_model_dir}: no saved_model.pb; expected a SavedModel")
     loaded = tf.saved_model.load(saved_model_dir)
     signature = loaded.signatures["serving_default"]
+    specs = signature.structured_input_signature[1]
 
-    def predict(texts: list, batch: int = 512) -> Any:
+    def predict(features: Mapping[str, Any], batch: int = 512) -> Any:
+        missing = sorted(set(specs) - set(features))
+        if missing:
+            raise InputDataError(f"{saved_model_dir}: the model needs the features {missing}")
+        n = len(next(iter(features.values()))) if features else 0
         out = []
-        for i in range(0, len(texts), batch):
-            result = signature(text=tf.constant(texts[i : i + batch], dtype=tf.string))
-            out.append(result["probability"].numpy().reshape(-1))
+        for i in range(0, n, batch):
+            args = {
+                name: tf.constant(list(features[name][i : i + batch]), dtype=spec.dtype)
+                for name, spec in specs.items()
+            }
+            out.append(signature(**args)["probability"].numpy().reshape(-1))
         return np.concatenate(out) if out else np.zeros(0)
 
+    predict.inputs = {name: spec.dtype.name for name, spec in specs.items()}  # type: ignore[attr-defined]
     predict.saved_model = loaded  # type: ignore[attr-defined]  # keep it alive with the function
     return predict

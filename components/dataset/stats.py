@@ -14,6 +14,10 @@ from typing import Any
 import apache_beam as beam
 
 TOP_K = 10
+# A string/int feature with at most this many distinct values (and strings of at most
+# VALUE_CHARS characters) gets its whole value list with counts: the vocabulary a model embeds.
+VOCAB_MAX = 1000
+VALUE_CHARS = 80
 QUANTILES = 11  # min, deciles, max
 DOMAIN_MAX = 20  # a string/int feature with at most this many values gets a domain in the schema
 LABEL_BALANCE = "(label balance)"  # the drift entry of the label distribution
@@ -89,12 +93,12 @@ class FeatureStatistics(beam.PTransform):
         categorical = present | "Categorical" >> beam.Filter(
             lambda kv: features[kv[0][1]] in ("string", "int")
         )
-        values = categorical | "Value" >> beam.MapTuple(lambda key, v: (key, str(v)[:80]))
+        values = categorical | "Value" >> beam.MapTuple(lambda key, v: (key, str(v)[:VALUE_CHARS]))
         top = (
             values
             | "CountValues" >> beam.combiners.Count.PerElement()
             | "ByFeature" >> beam.MapTuple(lambda kv, n: (kv[0], (n, kv[1])))
-            | "Top" >> beam.combiners.Top.PerKey(TOP_K)
+            | "Top" >> beam.combiners.Top.PerKey(VOCAB_MAX)
         )
         distinct = (
             values
@@ -104,13 +108,15 @@ class FeatureStatistics(beam.PTransform):
         return (
             {"basic": basic, "quantiles": quantiles, "top": top, "distinct": distinct}
             | "Join" >> beam.CoGroupByKey()
-            | "Assemble" >> beam.MapTuple(_assemble)
+            | "Assemble" >> beam.MapTuple(lambda key, parts: _assemble(key, parts, features))
             | "BySplit" >> beam.GroupByKey()
             | "ToDict" >> beam.MapTuple(lambda split, items: (split, dict(sorted(items))))
         )
 
 
-def _assemble(key: tuple[str, str], parts: dict[str, list[Any]]) -> tuple[str, Any]:
+def _assemble(
+    key: tuple[str, str], parts: dict[str, list[Any]], kinds: Mapping[str, str]
+) -> tuple[str, Any]:
     split, feature = key
     stats = dict(parts["basic"][0]) if parts["basic"] else {"count": 0, "missing": 0}
     stats["missing_rate"] = round(stats["missing"] / stats["count"], 6) if stats["count"] else None
@@ -118,7 +124,11 @@ def _assemble(key: tuple[str, str], parts: dict[str, list[Any]]) -> tuple[str, A
     if parts["distinct"]:
         stats["distinct"] = parts["distinct"][0]
     if parts["top"]:
-        stats["top"] = [[value, count] for count, value in parts["top"][0]]
+        ranked = [[value, count] for count, value in parts["top"][0]]
+        stats["top"] = ranked[:TOP_K]
+        short = kinds[feature] != "string" or (stats.get("max") or 0) <= VALUE_CHARS
+        if stats.get("distinct", 0) <= VOCAB_MAX and short:
+            stats["vocabulary"] = ranked
     return split, (feature, stats)
 
 

@@ -28,14 +28,30 @@ class Evaluation:
     blessed: bool
     reasons: list[str]
     roc: list[dict[str, float]]
+    slices: dict[str, list[dict[str, Any]]]
+    calibration: dict[str, Any]
     html: str
 
 
 def evaluate(
     model_dir: str, dataset_dir: str, cfg: m.EvaluateConfig, registry: Registry | None
 ) -> Evaluation:
-    texts, labels = tfdata.load_text_labels(dataset_dir, "test", cfg.text_feature, cfg.label)
-    scores = tfdata.load_serving_fn(fs.join(model_dir, SAVED_MODEL))(texts)
+    candidate_fn = tfdata.load_serving_fn(fs.join(model_dir, SAVED_MODEL))
+    pointer = registry.champion() if registry else None
+    champion_version = pointer["version"] if pointer else None
+    champion_fn = (
+        tfdata.load_serving_fn(registry.saved_model_uri(champion_version))
+        if registry and champion_version
+        else None
+    )
+    # Every column any scorer or slice reads, typed by the dataset's schema.
+    names = [*candidate_fn.inputs, *(champion_fn.inputs if champion_fn else [])]
+    names += cfg.baseline.features() if cfg.baseline else []
+    names += [s.feature for s in cfg.slices]
+    types = tfdata.feature_types(dataset_dir, list(dict.fromkeys(names)))
+    columns, labels = tfdata.load_split(dataset_dir, "test", types, cfg.label)
+
+    scores = candidate_fn(columns)
     candidate = m.classification_metrics(labels, scores, cfg.threshold)
     log.info(
         "candidate on %d test examples: roc_auc=%.4f accuracy=%.4f",
@@ -43,12 +59,9 @@ def evaluate(
         candidate["roc_auc"],
         candidate["accuracy"],
     )
-
-    champion = champion_version = champion_scores = None
-    pointer = registry.champion() if registry else None
-    if pointer and registry:
-        champion_version = pointer["version"]
-        champion_scores = tfdata.load_serving_fn(registry.saved_model_uri(champion_version))(texts)
+    champion = champion_scores = None
+    if champion_fn:
+        champion_scores = champion_fn(columns)
         champion = m.classification_metrics(labels, champion_scores, cfg.threshold)
         log.info(
             "champion %s on the same split: roc_auc=%.4f", champion_version, champion["roc_auc"]
@@ -57,10 +70,10 @@ def evaluate(
     if cfg.baseline:
         from components.evaluate.baseline import fit_and_score
 
-        train_texts, train_labels = tfdata.load_text_labels(
-            dataset_dir, "train", cfg.text_feature, cfg.label
+        train_columns, train_labels = tfdata.load_split(
+            dataset_dir, "train", {n: types[n] for n in cfg.baseline.features()}, cfg.label
         )
-        baseline_scores = fit_and_score(cfg.baseline, train_texts, train_labels, texts)
+        baseline_scores = fit_and_score(cfg.baseline, train_columns, train_labels, columns)
         baseline = m.classification_metrics(labels, baseline_scores, cfg.threshold)
         log.info(
             "baseline on the same split: roc_auc=%.4f (candidate %+.4f)",
@@ -71,15 +84,20 @@ def evaluate(
     for reason in reasons:
         log.info("blessing: %s", reason)
 
+    all_scores = {"candidate": scores, "champion": champion_scores, "baseline": baseline_scores}
+    slices = {
+        spec.name: m.sliced_metrics(spec, columns[spec.feature], labels, all_scores, cfg.threshold)
+        for spec in cfg.slices
+    }
+    calibration = m.calibration(labels, np.asarray(scores), cfg.calibration_bins)
+    log.info("calibration: brier=%.4f ece=%.4f", calibration["brier"], calibration["ece"])
+
     history_path = Path(model_dir) / "history.json"
     history = fs.read_json(str(history_path)) if history_path.exists() else None
     stats_uri = fs.join(dataset_dir, "stats.json")
     dataset = fs.read_json(stats_uri) if fs.exists(stats_uri) else None
     plot_list = report.plots(
-        labels,
-        {"candidate": scores, "champion": champion_scores, "baseline": baseline_scores},
-        candidate["confusion_matrix"],
-        history,
+        labels, all_scores, candidate["confusion_matrix"], history, calibration
     )
     html = report.render(
         registry.model_name if registry else "model",
@@ -91,6 +109,8 @@ def evaluate(
         plot_list,
         dataset,
         baseline,
+        slices,
+        calibration,
     )
     return Evaluation(
         candidate,
@@ -100,5 +120,7 @@ def evaluate(
         blessed,
         reasons,
         m.roc_points(labels, np.asarray(scores)),
+        slices,
+        calibration,
         html,
     )

@@ -80,6 +80,7 @@ def _body(argv: Sequence[str] | None) -> int:
     result = evaluate(args.model, args.dataset, cfg, registry)
 
     scalars = {k: _finite(result.candidate[k]) for k in SCALARS}
+    scalars |= {k: _finite(result.calibration[k]) for k in ("brier", "ece")}
     if result.champion:
         scalars |= {f"champion_{k}": _finite(result.champion[k]) for k in ("roc_auc", "accuracy")}
     if result.baseline:
@@ -98,7 +99,19 @@ def _body(argv: Sequence[str] | None) -> int:
         "champion_version": result.champion_version,
         "candidate": scalars,
     }
-    fs.write_json_atomic(args.metrics, {**scalars, "blessing": decision})
+    slices = {
+        name: [{k: _finite(v) for k, v in row.items()} for row in rows]
+        for name, rows in result.slices.items()
+    }
+    fs.write_json_atomic(
+        args.metrics,
+        {
+            **scalars,
+            "blessing": decision,
+            "slices": slices,
+            "calibration": result.calibration["curve"],
+        },
+    )
     fs.write_json_atomic(args.classification_metrics, classification)
     fs.write_text_atomic(args.report, result.html)
     kfp_io.write_executor_output(

@@ -2,24 +2,49 @@
 
 from __future__ import annotations
 
+import itertools
 import math
-from typing import Any
+from collections import Counter
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from components.common.config import Strict
 from components.evaluate.baseline import BaselineConfig
 
+SLICE_METRICS = ("examples", "positive_rate", "roc_auc", "accuracy", "log_loss")
+
+
+class SliceConfig(Strict):
+    """Test examples grouped by a feature: by its `value` (a categorical column), by its
+    `length` in characters (text) or by its numeric value, cut at `boundaries`."""
+
+    feature: str
+    by: Literal["value", "length", "bucket"] = "value"
+    boundaries: list[float] | None = None
+    max_values: int = Field(default=20, ge=1, description="value: the most frequent values")
+
+    @model_validator(mode="after")
+    def _boundaries(self) -> SliceConfig:
+        if self.by != "value" and not self.boundaries:
+            raise ValueError(f"slice of {self.feature!r} by {self.by} needs boundaries: [...]")
+        return self
+
+    @property
+    def name(self) -> str:
+        return self.feature if self.by == "value" else f"{self.feature} {self.by}"
+
 
 class EvaluateConfig(Strict):
     label: str = "label"
-    text_feature: str = "text"
     threshold: float = Field(default=0.5, gt=0, lt=1)
     floors: dict[str, float] = {"roc_auc": 0.75}
     max_regression: dict[str, float] = {"roc_auc": 0.01}
-    # A TF-IDF + logistic regression model trained in this step and reported beside the model.
+    # A logistic-regression model trained in this step and reported beside the model.
     baseline: BaselineConfig | None = None
+    slices: list[SliceConfig] = []
+    calibration_bins: int = Field(default=10, ge=2)
 
 
 def classification_metrics(
@@ -101,3 +126,75 @@ def bless(
         else:
             reasons.append(f"{name} {mine:.4f} vs champion {theirs:.4f} (allowed drop {allowed})")
     return ok, reasons
+
+
+def calibration(labels: np.ndarray, scores: np.ndarray, bins: int) -> dict[str, Any]:
+    """Reliability curve (mean predicted vs observed rate per equal-width bin), the Brier score
+    and the expected calibration error (bin-size weighted gap)."""
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import brier_score_loss
+
+    observed, predicted = calibration_curve(labels, scores, n_bins=bins, strategy="uniform")
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(scores, edges[1:-1]), 0, bins - 1)
+    counts = np.bincount(which, minlength=bins)
+    occupied = counts[counts > 0]
+    ece = float(np.sum(occupied / len(scores) * np.abs(observed - predicted)))
+    return {
+        "brier": float(brier_score_loss(labels, scores)),
+        "ece": ece,
+        "curve": [
+            {"predicted": float(p), "observed": float(o), "examples": int(n)}
+            for p, o, n in zip(predicted, observed, occupied, strict=True)
+        ],
+    }
+
+
+def slice_keys(spec: SliceConfig, values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """The slice each test example falls in, as a readable label; and the slices in report
+    order (most frequent values first, or buckets in order)."""
+    if spec.by == "value":
+        text = np.asarray(
+            [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values], dtype=object
+        )
+        keys = np.where(text == "", "(missing)", text)
+        counts = Counter(str(k) for k in keys)
+        ranked = sorted(counts, key=lambda name: (-counts[name], name))
+        return keys, ranked[: spec.max_values]
+    measure = (
+        np.asarray([len(v.decode("utf-8") if isinstance(v, bytes) else str(v)) for v in values])
+        if spec.by == "length"
+        else np.asarray(values, dtype=float)
+    )
+    bounds = list(spec.boundaries or [])
+    names = [f"< {bounds[0]:g}"]
+    names += [f"{lo:g}-{hi:g}" for lo, hi in itertools.pairwise(bounds)]
+    names += [f">= {bounds[-1]:g}"]
+    keys = np.asarray([names[i] for i in np.digitize(measure, bounds)], dtype=object)
+    return keys, [n for n in names if (keys == n).any()]
+
+
+def sliced_metrics(
+    spec: SliceConfig,
+    values: np.ndarray,
+    labels: np.ndarray,
+    scores: dict[str, np.ndarray | None],
+    threshold: float,
+) -> list[dict[str, Any]]:
+    """Per slice: examples, positive rate, ROC AUC (NaN with one class), accuracy and log loss
+    of the candidate, and the ROC AUC of every other scored model beside it."""
+    keys, order = slice_keys(spec, values)
+    rows = []
+    for name in order:
+        mask = keys == name
+        row: dict[str, Any] = {"slice": name}
+        for model, s in scores.items():
+            if s is None:
+                continue
+            m = classification_metrics(labels[mask], s[mask], threshold)
+            if model == "candidate":
+                row |= {k: m[k] for k in SLICE_METRICS}
+            else:
+                row[f"{model}_roc_auc"] = m["roc_auc"]
+        rows.append(row)
+    return rows

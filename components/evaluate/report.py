@@ -16,6 +16,7 @@ def plots(
     curves: dict[str, np.ndarray | None],
     confusion: list[list[int]],
     history: dict[str, list[float]] | None,
+    calibration: dict[str, Any] | None = None,
 ) -> list[tuple]:
     from matplotlib.ticker import MaxNLocator
     from sklearn.metrics import precision_recall_curve, roc_curve
@@ -65,6 +66,26 @@ def plots(
     )
     out.append(("Confusion matrix", html.png(fig)))
 
+    if calibration:
+        fig, ax = plt.subplots(figsize=(5, 4.2))
+        points = calibration["curve"]
+        ax.plot([0, 1], [0, 1], "--", color="grey", lw=0.8, label="perfect")
+        ax.plot(
+            [p["predicted"] for p in points],
+            [p["observed"] for p in points],
+            "o-",
+            label=f"candidate (ECE {calibration['ece']:.3f})",
+        )
+        ax.set(
+            xlabel="mean predicted probability",
+            ylabel="observed positive rate",
+            title="Calibration",
+            xlim=(0, 1),
+            ylim=(0, 1),
+        )
+        ax.legend(loc="upper left")
+        out.append(("Calibration (reliability curve)", html.png(fig)))
+
     if history:
         fig, ax = plt.subplots(figsize=(5, 4.2))
         for key in ("auc", "val_auc", "loss", "val_loss"):
@@ -92,6 +113,8 @@ def render(
     plot_list: list[tuple],
     dataset: dict[str, Any] | None,
     baseline: dict[str, Any] | None = None,
+    slices: dict[str, list[dict[str, Any]]] | None = None,
+    calibration: dict[str, Any] | None = None,
 ) -> str:
     return html.render(
         "components.evaluate",
@@ -105,5 +128,7 @@ def render(
         plots=plot_list,
         dataset=dataset,
         baseline=baseline,
+        slices=slices or {},
+        calibration=calibration,
         metric_names=METRIC_NAMES,
     )

@@ -1,22 +1,32 @@
-"""Training loop: tf.data input, a strategy from the environment, resumable fit, export."""
+"""Training loop: tf.data input, the imbalance sampler, a strategy from the environment,
+resumable fit, export of a SavedModel that takes raw records."""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from components.common import fs
-from components.common.tfdata import split_files, text_label_dataset
-from components.train.config import TrainConfig
+from components.common.errors import InputDataError
+from components.common.tfdata import (
+    TF_TYPES,
+    example_dataset,
+    feature_types,
+    split_files,
+    with_data_sharding,
+)
+from components.train.config import SamplerConfig, TrainConfig
 
 log = logging.getLogger(__name__)
 
 SAVED_MODEL = "saved_model"
 SERVING_SIGNATURE = "serving_default"
-SERVING_INPUT = "text"
 SERVING_OUTPUT = "probability"
 
 
@@ -35,52 +45,212 @@ def choose_strategy() -> Any:
     return tf.distribute.get_strategy()
 
 
-def export_saved_model(model: Any, path: Path) -> None:
-    """SavedModel whose serving signature takes raw text: {'text': [N] string} -> probability."""
+def is_chief() -> bool:
+    """The worker that exports (every worker trains; only one publishes)."""
+    tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task = tf_config.get("task", {})
+    if not task:
+        return True
+    cluster = tf_config.get("cluster", {})
+    if "chief" in cluster:
+        return bool(task.get("type") == "chief")
+    return bool(task.get("type") == "worker" and int(task.get("index", 0)) == 0)
+
+
+def export_saved_model(model: Any, types: Mapping[str, str], path: Path) -> None:
+    """SavedModel whose serving signature takes raw features, one [N] tensor per input, and
+    returns {'probability': [N]}."""
     import keras
     import tensorflow as tf
 
+    specs = {n: tf.TensorSpec([None], getattr(tf, TF_TYPES[k]), name=n) for n, k in types.items()}
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(
         name=SERVING_SIGNATURE,
-        fn=lambda text: {SERVING_OUTPUT: tf.reshape(model(text, training=False), [-1])},
-        input_signature=[tf.TensorSpec([None], tf.string, name=SERVING_INPUT)],
+        fn=lambda features: {SERVING_OUTPUT: tf.reshape(model(features, training=False), [-1])},
+        input_signature=[specs],
     )
     archive.write_out(str(path), verbose=False)
 
 
-def train(dataset_dir: str, cfg: TrainConfig, output: Path, checkpoint_dir: Path) -> dict:
+def _keras_multi_worker_workarounds(model: Any) -> None:
+    """Two steps of Keras 3.15's fit fail with two or more workers (tensorflow/tensorflow#72388):
+    it builds the model on a batch averaged across workers (strings cannot be averaged), and it
+    averages each step's scalar logs across workers with axis=0, which a scalar has not.
+
+    The functional model is built already, so the first step is skipped (fit still runs in the
+    strategy: the caller enters its scope); the step logs are averaged across workers without
+    an axis. Epoch logs, which early stopping and the history read, come from the metric
+    variables, summed across every worker by the strategy.
+    """
+    from keras import tree
+    from keras.src.backend.tensorflow import trainer as keras_trainer
+
+    model._distribute_strategy = None
+    original = keras_trainer.reduce_per_replica
+    if getattr(original, "retrain_patched", False):
+        return
+
+    def reduce_per_replica(values: Any, strategy: Any, reduction: str) -> Any:
+        if reduction == "auto" and keras_trainer._collective_all_reduce_multi_worker(strategy):
+            return tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica.retrain_patched = True  # type: ignore[attr-defined]
+    keras_trainer.reduce_per_replica = reduce_per_replica
+
+
+def positive_share(ratio: float) -> float:
+    """Positives per negative -> the share of positives in a draw."""
+    return ratio / (1.0 + ratio)
+
+
+def sampler_schedule(sampler: SamplerConfig, natural_rate: float, epochs: int) -> list[float]:
+    """The share of positives drawn in each epoch: from `start_ratio` linearly to the natural
+    ratio over `anneal_epochs`, then the natural ratio."""
+    natural_ratio = natural_rate / (1.0 - natural_rate)
+    shares = []
+    for epoch in range(epochs):
+        t = min(epoch / sampler.anneal_epochs, 1.0)
+        ratio = sampler.start_ratio + (natural_ratio - sampler.start_ratio) * t
+        shares.append(positive_share(ratio))
+    return shares
+
+
+def annealed_dataset(
+    files: list[str],
+    types: Mapping[str, str],
+    cfg: TrainConfig,
+    shares: list[float],
+    steps_per_epoch: int,
+) -> Any:
+    """Batches drawn from the positives and the negatives (each shuffled with the seed and
+    repeated) at each epoch's share, for exactly len(shares) * steps_per_epoch batches."""
+    import tensorflow as tf
+
+    examples = example_dataset(files, types, cfg.label, 1024).unbatch()
+    by_class = [
+        examples.filter(lambda _, y, c=c: tf.equal(y, c))
+        .shuffle(cfg.shuffle_buffer, seed=cfg.seed + i, reshuffle_each_iteration=True)
+        .repeat()
+        for i, c in enumerate((1.0, 0.0))
+    ]
+    per_epoch = steps_per_epoch * cfg.batch_size
+    table = tf.constant(shares, tf.float32)
+    weights = tf.data.Dataset.range(len(shares) * per_epoch).map(
+        lambda i: tf.stack([table[i // per_epoch], 1.0 - table[i // per_epoch]])
+    )
+    mixed = tf.data.Dataset.sample_from_datasets(by_class, weights=weights, seed=cfg.seed)
+    return with_data_sharding(mixed.batch(cfg.batch_size).prefetch(tf.data.AUTOTUNE))
+
+
+def learning_rate(cfg: TrainConfig, steps_per_epoch: int) -> Any:
+    import keras
+
+    lr = cfg.optimizer.learning_rate
+    schedule = cfg.optimizer.schedule
+    if schedule.kind == "constant":
+        return lr
+    total = cfg.epochs * steps_per_epoch
+    warmup = int(schedule.warmup_epochs * steps_per_epoch)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup else lr,
+        decay_steps=max(total - warmup, 1),
+        alpha=schedule.final_fraction,
+        warmup_target=lr if warmup else None,
+        warmup_steps=warmup,
+    )
+
+
+def _train_stats(dataset_dir: str) -> dict[str, Any]:
+    uri = fs.join(dataset_dir, "stats.json")
+    if not fs.exists(uri):
+        raise InputDataError(f"{dataset_dir}: no stats.json; run the dataset step first")
+    stats = fs.read_json(uri)
+    return dict(stats) | {"train": stats["splits"]["train"]}
+
+
+def _completed_epochs(checkpoint_dir: str) -> int:
+    """Epochs already trained by an interrupted run (Keras' BackupAndRestore metadata)."""
+    meta = fs.join(checkpoint_dir, "training_metadata.json")
+    try:
+        return int(fs.read_json(meta)["epoch"]) if fs.exists(meta) else 0
+    except (ValueError, KeyError):
+        return 0
+
+
+def train(
+    dataset_dir: str,
+    cfg: TrainConfig,
+    output: Path | None,
+    checkpoint_dir: str,
+) -> dict:
+    """Fit the model of `cfg` on the dataset's train split (validated on eval) and publish it
+    to `output`; the best epoch's metrics. `output=None` trains without exporting (a search
+    trial)."""
     import keras
     import tensorflow as tf
 
     from components.train.model import build_model
 
+    # The strategy first: MultiWorkerMirrored must configure collectives before any other op.
+    strategy = choose_strategy()
+    task = json.loads(os.environ.get("TF_CONFIG") or "{}").get("task")
+    if task:
+        # Every worker backs up the same (synchronised) weights, each to its own folder:
+        # Keras' BackupAndRestore has no notion of a chief and would share one file.
+        checkpoint_dir = fs.join(checkpoint_dir, f"{task['type']}-{task['index']}")
     keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()  # same seed, same model (on one machine)
-    train_ds = text_label_dataset(
-        split_files(dataset_dir, "train"),
-        cfg.text_feature,
-        cfg.label,
-        cfg.batch_size,
-        cfg.shuffle_buffer,
-        cfg.seed,
-    )
-    eval_ds = text_label_dataset(
-        split_files(dataset_dir, "eval"), cfg.text_feature, cfg.label, cfg.batch_size
-    )
+    types = feature_types(dataset_dir, [i.name for i in cfg.inputs])
+    stats = _train_stats(dataset_dir)
+    train_info = stats["train"]
+    examples = int(train_info["examples"])
+    natural = float(train_info.get("positive_rate") or 0.0)
+    steps_per_epoch = max(math.ceil(examples / cfg.batch_size), 1)
+    train_files = split_files(dataset_dir, "train")
+    eval_ds = example_dataset(split_files(dataset_dir, "eval"), types, cfg.label, cfg.batch_size)
 
-    # Vocabularies are learned from the train split in file order (not the shuffled stream), so
-    # the same dataset always gives the same vocabulary.
-    train_texts = text_label_dataset(
-        split_files(dataset_dir, "train"), cfg.text_feature, cfg.label, 1024
-    ).map(lambda text, _: text)
-    with choose_strategy().scope():
-        model = build_model(cfg.model, cfg.max_chars, train_texts)
+    class_weight = None
+    fit_steps = None
+    if cfg.sampler.kind == "anneal":
+        if not 0.0 < natural < 1.0:
+            raise InputDataError(
+                f"{dataset_dir}: the train split has positive rate {natural}; the anneal "
+                "sampler needs both classes"
+            )
+        start = _completed_epochs(checkpoint_dir)
+        shares = sampler_schedule(cfg.sampler, natural, cfg.epochs)
+        log.info(
+            "sampler: positive share %s over epochs 1-%d (natural %.3f)",
+            " ".join(f"{s:.3f}" for s in shares[: cfg.sampler.anneal_epochs + 1]),
+            min(cfg.epochs, cfg.sampler.anneal_epochs + 1),
+            natural,
+        )
+        train_ds = annealed_dataset(train_files, types, cfg, shares[start:], steps_per_epoch)
+        fit_steps = steps_per_epoch
+    else:
+        train_ds = example_dataset(
+            train_files, types, cfg.label, cfg.batch_size, cfg.shuffle_buffer, cfg.seed
+        )
+        if cfg.sampler.kind == "class_weight" and 0.0 < natural < 1.0:
+            class_weight = {0: 0.5 / (1.0 - natural), 1: 0.5 / natural}
+            log.info("class weights %s", {k: round(v, 4) for k, v in class_weight.items()})
+
+    def train_texts(name: str) -> Any:
+        # Vocabularies are learned from the train split in file order (not the shuffled
+        # stream), so the same dataset always gives the same vocabulary.
+        return example_dataset(train_files, {name: "string"}, cfg.label, 1024).map(
+            lambda f, _: f[name]
+        )
+
+    with strategy.scope():
+        model = build_model(cfg, types, train_info["features"], train_texts)
         optimizer = keras.optimizers.get(
             {
                 "class_name": cfg.optimizer.name,
-                "config": {"learning_rate": cfg.optimizer.learning_rate},
+                "config": {"learning_rate": learning_rate(cfg, steps_per_epoch)},
             }
         )
         model.compile(
@@ -88,7 +258,7 @@ def train(dataset_dir: str, cfg: TrainConfig, output: Path, checkpoint_dir: Path
             loss="binary_crossentropy",
             metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")],
         )
-    callbacks: list[Any] = [keras.callbacks.BackupAndRestore(str(checkpoint_dir))]
+    callbacks: list[Any] = [keras.callbacks.BackupAndRestore(checkpoint_dir)]
     if cfg.early_stopping:
         callbacks.append(
             keras.callbacks.EarlyStopping(
@@ -100,31 +270,54 @@ def train(dataset_dir: str, cfg: TrainConfig, output: Path, checkpoint_dir: Path
                 restore_best_weights=True,
             )
         )
-    history = model.fit(
-        train_ds, validation_data=eval_ds, epochs=cfg.epochs, callbacks=callbacks, verbose=2
-    )
+    # Keras warns that a tf.data input ignores shuffle=True and that a finite input "ran out";
+    # both are how this loop is meant to work (shuffled and sized in tf.data).
+    warnings.filterwarnings("ignore", message=".*shuffle=True. was passed.*")
+    warnings.filterwarnings("ignore", message=".*Your input ran out of data.*")
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        _keras_multi_worker_workarounds(model)
+    with strategy.scope():
+        history = model.fit(
+            train_ds,
+            validation_data=eval_ds,
+            epochs=cfg.epochs,
+            steps_per_epoch=fit_steps,
+            class_weight=class_weight,
+            callbacks=callbacks,
+            verbose=2,
+        )
     hist = {k: [round(float(v), 6) for v in vals] for k, vals in history.history.items()}
+    hist.pop("learning_rate", None)
     best = {k: v[-1] for k, v in hist.items()}
     if cfg.early_stopping and cfg.early_stopping.monitor in hist:
         series = hist[cfg.early_stopping.monitor]
         idx = series.index(max(series))
         best = {k: v[idx] for k, v in hist.items()} | {"best_epoch": idx + 1}
 
+    if output is None:
+        return best
+    if not is_chief():
+        # Saving may run collective ops, so every worker saves; only the chief's copy is kept.
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as scratch:
+            export_saved_model(model, types, Path(scratch) / SAVED_MODEL)
+        log.info("not the chief worker: the chief publishes the model")
+        return best
     with fs.staged_dir(output) as stage:
-        export_saved_model(model, stage / SAVED_MODEL)
+        export_saved_model(model, types, stage / SAVED_MODEL)
         fs.write_json_atomic(stage / "history.json", hist)
         fs.write_json_atomic(stage / "train_config.json", cfg.model_dump())
         fs.write_json_atomic(stage / "metrics.json", best)
         # The statistics of the data this model learned from travel with it (a later dataset is
         # compared with them once this model serves).
-        stats = fs.join(dataset_dir, "stats.json")
-        if fs.exists(stats):
-            fs.write_json_atomic(stage / "dataset_stats.json", fs.read_json(stats))
+        stats_uri = fs.join(dataset_dir, "stats.json")
+        fs.write_json_atomic(stage / "dataset_stats.json", fs.read_json(stats_uri))
         fs.write_json_atomic(
             stage / "signature.json",
             {
                 "signature": SERVING_SIGNATURE,
-                "input": SERVING_INPUT,
+                "inputs": dict(types),
                 "output": SERVING_OUTPUT,
                 "tensorflow": tf.__version__,
             },

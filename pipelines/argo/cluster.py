@@ -69,13 +69,20 @@ def objects(platform: Platform) -> dict[str, list[dict[str, Any]]]:
                 "apiVersion": "rbac.authorization.k8s.io/v1",
                 "kind": "Role",
                 "metadata": _meta(EXECUTOR_ROLE, ns),
-                # What Argo's executor needs (>= v3.4) to report outputs; nothing else.
+                # What Argo's executor needs (>= v3.4) to report outputs, and the TFJob launcher.
                 "rules": [
                     {
                         "apiGroups": ["argoproj.io"],
                         "resources": ["workflowtaskresults"],
                         "verbs": ["create", "patch"],
-                    }
+                    },
+                    # The train step with train_workers > 1 launches a Training Operator
+                    # TFJob and waits for it (components/train/tfjob.py).
+                    {
+                        "apiGroups": ["kubeflow.org"],
+                        "resources": ["tfjobs"],
+                        "verbs": ["create", "get", "patch"],
+                    },
                 ],
             },
             {

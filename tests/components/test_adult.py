@@ -4,10 +4,12 @@ CSVs with padded cells, '?' for unknown values, a comment line, and test labels 
 from __future__ import annotations
 
 import importlib.metadata
+import itertools
 import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from components.common.records import CsvOptions, read_records
 from tests.conftest import REPO, run_cli
@@ -37,9 +39,11 @@ def test_csv_options_read_the_uci_layout(tmp_path: Path) -> None:
     assert CsvOptions.from_dict(options.to_dict()) == options
 
 
-@pytest.mark.integration
-def test_adult_flows_through_ingest_preprocess_and_dataset(tmp_path: Path) -> None:
-    # The real files, cut to their first lines (the test file's comment line included).
+@pytest.fixture(scope="module")
+def adult_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ingest, preprocess and dataset on the real files cut to their first lines (the test
+    file's comment line included); the folder holding raw/, pre/ and ds/."""
+    tmp_path = tmp_path_factory.mktemp("adult")
     src = tmp_path / "adult"
     src.mkdir()
     for name, lines in (("adult.data", 1200), ("adult.test", 801)):
@@ -78,6 +82,13 @@ def test_adult_flows_through_ingest_preprocess_and_dataset(tmp_path: Path) -> No
     for module, *args in steps:
         result = run_cli(module, *args)
         assert result.returncode == 0, f"{module}: {result.stderr[-2000:]}"
+    return tmp_path
+
+
+@pytest.mark.integration
+def test_adult_flows_through_ingest_preprocess_and_dataset(adult_run: Path) -> None:
+    tmp_path = adult_run
+    config = REPO / "config" / "adult.yaml"
     manifest = json.loads((tmp_path / "raw" / "manifest.json").read_text())
     assert manifest["row_count"] == 1200 + 800  # the comment line is not a row
     assert manifest["csv"]["missing"] == ["?"]  # preprocess reads the files the same way
@@ -139,3 +150,96 @@ def test_adult_flows_through_ingest_preprocess_and_dataset(tmp_path: Path) -> No
     assert any(str(name).endswith(".tfrecord.gz") for name in first)
     differing = [str(n) for n in first if first[n] != second[n]]
     assert differing == [], differing
+
+
+def _train_adult(adult_run: Path, tmp_path: Path, **train: object) -> Path:
+    cfg = yaml.safe_load((REPO / "config" / "adult.yaml").read_text())
+    cfg["train"].update(epochs=3, **train)
+    config = tmp_path / "adult.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    result = run_cli(
+        "components.train",
+        "--dataset",
+        adult_run / "ds",
+        "--config",
+        config,
+        "--output",
+        tmp_path / "model",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return tmp_path / "model"
+
+
+@pytest.mark.integration
+def test_exported_model_answers_raw_records_as_evaluation_saw_them(
+    adult_run: Path, tmp_path: Path
+) -> None:
+    """Categorical vocabularies, bucket boundaries and normalisation live in the SavedModel: a
+    client sends the preprocessed records as JSON (None where a value is missing) and gets
+    exactly the scores the evaluate step computed from the TFRecords."""
+    import numpy as np
+    import tensorflow as tf
+
+    from components.common import tfdata
+
+    model = _train_adult(adult_run, tmp_path)
+    signature = json.loads((model / "signature.json").read_text())
+    assert signature["inputs"]["workclass"] == "string" and signature["inputs"]["age"] == "int"
+    assert "fnlwgt" not in signature["inputs"]  # only the declared inputs
+
+    # The evaluation's view: the test split's TFRecords through tf.data.
+    predict = tfdata.load_serving_fn(str(model / "saved_model"))
+    types = tfdata.feature_types(str(adult_run / "ds"), predict.inputs)
+    columns, _ = tfdata.load_split(str(adult_run / "ds"), "test", types, "label")
+    evaluated = predict(columns)
+
+    # The client's view: the same records as raw JSON rows, looked up by record id.
+    by_id = {
+        r["record_id"]: r
+        for f in (adult_run / "pre" / "records").glob("*.jsonl")
+        for r in map(json.loads, f.read_text().splitlines())
+    }
+    ids, _ = tfdata.load_split(str(adult_run / "ds"), "test", {"record_id": "string"}, "label")
+    rows = [by_id[i.decode()] for i in ids["record_id"]]
+    assert any(r["workclass"] is None for r in rows)  # missing values are part of the test
+    raw = tfdata.serving_columns(rows, signature["inputs"])
+    loaded = tf.saved_model.load(str(model / "saved_model"))
+    served = loaded.signatures["serving_default"](
+        **{
+            n: tf.constant(v, dtype=getattr(tf, tfdata.TF_TYPES[signature["inputs"][n]]))
+            for n, v in raw.items()
+        }
+    )["probability"].numpy()
+    np.testing.assert_array_equal(served, evaluated)
+
+
+@pytest.mark.integration
+def test_anneal_sampler_starts_balanced_and_returns_to_the_natural_ratio(
+    adult_run: Path,
+) -> None:
+    """Epoch shares go from 1:1 to the natural ratio; the drawn batches follow them."""
+    import numpy as np
+
+    from components.train.config import SamplerConfig
+    from components.train.trainer import sampler_schedule
+
+    shares = sampler_schedule(SamplerConfig(kind="anneal", anneal_epochs=4), 0.25, 6)
+    assert shares[0] == 0.5 and shares[4:] == [0.25, 0.25]
+    assert all(a > b for a, b in itertools.pairwise(shares[:5]))
+
+    # The real input pipeline on the Adult train split: count the labels drawn per epoch.
+    from components.common import tfdata
+    from components.train.config import TrainConfig
+    from components.train.trainer import annealed_dataset
+
+    cfg = TrainConfig.model_validate(
+        {"inputs": [{"name": "age", "kind": "numeric"}], "batch_size": 100}
+    )
+    files = tfdata.split_files(str(adult_run / "ds"), "train")
+    steps = 20
+    drawn = annealed_dataset(files, {"age": "int"}, cfg, [0.5, 0.25], steps)
+    labels = [float(y.numpy().mean()) for _, y in drawn]
+    assert len(labels) == 2 * steps  # exactly the epochs asked for, then the stream ends
+    first, second = np.mean(labels[:steps]), np.mean(labels[steps:])
+    # 2,000 draws per epoch: the standard error of a share is about 0.01
+    assert abs(first - 0.5) < 0.04 and abs(second - 0.25) < 0.04, (first, second)

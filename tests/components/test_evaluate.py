@@ -87,23 +87,81 @@ def test_cli_writes_kfp_outputs(tmp_path: Path, trained_model: Path, built_datas
     assert sum(sum(r["row"]) for r in cm["confusionMatrix"]["rows"]) == metrics["examples"]
     assert executor_output["parameterValues"] == {"blessed": True}
     html = (tmp_path / "report").read_text()
-    assert "BLESSED" in html and html.count("data:image/png;base64,") == 4
+    assert "BLESSED" in html and html.count("data:image/png;base64,") == 5  # + calibration
+    assert "Slices by text length" in html and metrics["slices"]["text length"]
+    assert 0 <= metrics["ece"] <= 1 and 0 <= metrics["brier"] <= 1
     # The TF-IDF + logistic regression baseline, fit on the train split in the same step, is
     # reported beside the model: in the metrics, the KFP metadata and the report.
     assert 0.5 < metrics["baseline_roc_auc"] <= 1
     assert meta["metadata"]["baseline_roc_auc"] == metrics["baseline_roc_auc"]
-    assert "baseline (TF-IDF + logistic regression)" in html
+    assert "baseline (logistic regression)" in html
 
 
 def test_baseline_learns_from_the_train_split() -> None:
     """On separable toy text the baseline ranks every positive above every negative."""
     import numpy as np
 
-    from components.evaluate.baseline import BaselineConfig, fit_and_score
+    from components.evaluate.baseline import TfidfBaseline, fit_and_score
 
     train = [b"great film", b"superb acting", b"awful plot", b"dull and awful"] * 5
     labels = np.array([1, 1, 0, 0] * 5)
     scores = fit_and_score(
-        BaselineConfig(min_df=1), train, labels, [b"great superb", b"awful dull"]
+        TfidfBaseline(min_df=1),
+        {"text": train},
+        labels,
+        {"text": [b"great superb", b"awful dull"]},
     )
     assert scores[0] > 0.5 > scores[1]
+
+
+def test_onehot_baseline_reads_categorical_and_numeric_columns() -> None:
+    """One-hot categories (an unseen one ignored) and standardised numbers (NaN imputed)."""
+    import numpy as np
+
+    from components.evaluate.baseline import OneHotBaseline, fit_and_score
+
+    rng = np.random.default_rng(0)
+    colour = rng.choice(["red", "blue"], 400)
+    size = rng.normal(size=400)
+    labels = ((colour == "red") & (size > 0)).astype(int)
+    cfg = OneHotBaseline(kind="onehot_logreg", categorical=["colour"], numeric=["size"])
+    test = {
+        "colour": np.array(["red", "blue", "green", "red"], dtype=object),
+        "size": np.array([2.0, 2.0, 0.0, float("nan")]),
+    }
+    scores = fit_and_score(cfg, {"colour": colour, "size": size}, labels, test)
+    assert scores[0] > scores[1] and np.isfinite(scores).all()
+
+
+def test_slices_and_calibration() -> None:
+    import numpy as np
+
+    from components.evaluate import metrics as m
+
+    labels = np.array([1, 0, 1, 0, 1, 0])
+    scores = np.array([0.9, 0.1, 0.8, 0.3, 0.6, 0.7])
+    texts = np.array([b"a" * 10, b"b" * 20, b"c" * 200, b"d" * 250, b"e" * 90, b"f" * 95])
+    spec = m.SliceConfig(feature="text", by="length", boundaries=[50, 100])
+    rows = m.sliced_metrics(spec, texts, labels, {"candidate": scores, "baseline": scores}, 0.5)
+    assert [r["slice"] for r in rows] == ["< 50", "50-100", ">= 100"]  # buckets in order
+    assert [r["examples"] for r in rows] == [2, 2, 2]
+    assert rows[0]["roc_auc"] == 1.0 and rows[1]["roc_auc"] == 0.0
+    assert rows[0]["baseline_roc_auc"] == rows[0]["roc_auc"]
+    by_value = m.sliced_metrics(
+        m.SliceConfig(feature="sex"),
+        np.array([b"F", b"M", b"M", b"", b"M", b"F"], dtype=object),
+        labels,
+        {"candidate": scores},
+        0.5,
+    )
+    assert [(r["slice"], r["examples"]) for r in by_value] == [("M", 3), ("F", 2), ("(missing)", 1)]
+    cal = m.calibration(labels, scores, bins=2)
+    # bins [0, 0.5): scores 0.1, 0.3 (no positives); [0.5, 1]: 0.9, 0.8, 0.6, 0.7 (3 of 4)
+    assert cal["curve"] == [
+        {"predicted": 0.2, "observed": 0.0, "examples": 2},
+        {"predicted": 0.75, "observed": 0.75, "examples": 4},
+    ]
+    assert abs(cal["ece"] - (2 / 6) * 0.2) < 1e-9
+    assert abs(cal["brier"] - np.mean((scores - labels) ** 2)) < 1e-12
+    with pytest.raises(ValueError, match="needs boundaries"):
+        m.SliceConfig(feature="age", by="bucket")

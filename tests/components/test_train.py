@@ -12,16 +12,50 @@ from components.train.config import TrainConfig
 from tests.conftest import REPO, run_cli, small_config
 
 
+def _text(**encoder: object) -> dict:
+    return {"inputs": [{"name": "text", "kind": "text", "encoder": encoder}]}
+
+
 def test_config_rejects_unknown_and_bad_values() -> None:
     with pytest.raises(ValidationError, match="filterz"):
-        TrainConfig.model_validate({"model": {"filterz": 3}})
+        TrainConfig.model_validate(_text(filterz=3))
     with pytest.raises(ValidationError, match="dropout"):
-        TrainConfig.model_validate({"model": {"dropout": 1.5}})
+        TrainConfig.model_validate(_text(dropout=1.5))
+    with pytest.raises(ValidationError, match="inputs"):
+        TrainConfig.model_validate({"inputs": []})
+    with pytest.raises(ValidationError, match="bucketize needs boundaries"):
+        TrainConfig.model_validate(
+            {"inputs": [{"name": "age", "kind": "numeric", "transform": "bucketize"}]}
+        )
+    with pytest.raises(ValidationError, match="boundaries must increase"):
+        TrainConfig.model_validate(
+            {
+                "inputs": [
+                    {"name": "a", "kind": "numeric", "transform": "bucketize", "boundaries": [3, 1]}
+                ]
+            }
+        )
+    with pytest.raises(ValidationError, match="named more than once"):
+        TrainConfig.model_validate(
+            {"inputs": [{"name": "a", "kind": "categorical"}, {"name": "a", "kind": "numeric"}]}
+        )
+    with pytest.raises(ValidationError, match="input kind must be text, categorical or numeric"):
+        TrainConfig.model_validate({"inputs": [{"name": "a", "kind": "image"}]})
+
+
+def test_overrides_set_dotted_paths_and_are_validated() -> None:
+    cfg = TrainConfig.model_validate(_text(kind="ngram_bag"))
+    tuned = cfg.with_overrides({"optimizer.learning_rate": 3e-4, "inputs.0.encoder.dropout": 0.4})
+    assert tuned.optimizer.learning_rate == 3e-4 and tuned.inputs[0].encoder.dropout == 0.4
+    with pytest.raises(KeyError, match="no such setting"):
+        cfg.with_overrides({"optimizer.momentum": 0.9})
+    with pytest.raises(ValidationError, match="dropout"):
+        cfg.with_overrides({"inputs.0.encoder.dropout": 2.0})
 
 
 def test_bad_config_is_a_clear_cli_error(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("train:\n  epochs: 0\n")
+    cfg.write_text("train:\n  inputs: [{name: text, kind: text}]\n  epochs: 0\n")
     result = run_cli(
         "components.train", "--dataset", tmp_path, "--config", cfg, "--output", tmp_path / "m"
     )
@@ -52,7 +86,9 @@ def test_trained_model_serves_raw_text(trained_model: Path) -> None:
     assert ((out >= 0) & (out <= 1)).all()
     history = json.loads((trained_model / "history.json").read_text())
     assert len(history["loss"]) == 2 and "val_auc" in history
-    assert json.loads((trained_model / "signature.json").read_text())["input"] == "text"
+    assert json.loads((trained_model / "signature.json").read_text())["inputs"] == {
+        "text": "string"
+    }
 
 
 @pytest.mark.integration
@@ -65,7 +101,7 @@ def test_ngram_bag_model_trains_and_serves_raw_text(tmp_path: Path, built_datase
     config = small_config(
         tmp_path,
         train={
-            "model": {"kind": "ngram_bag", "max_tokens": 5000, "embedding_dim": 16},
+            **_text(kind="ngram_bag", max_tokens=5000, embedding_dim=16),
             "epochs": 3,
         },
     )
@@ -79,9 +115,8 @@ def test_ngram_bag_model_trains_and_serves_raw_text(tmp_path: Path, built_datase
         tmp_path / "model",
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads((tmp_path / "model" / "train_config.json").read_text())["model"]["kind"] == (
-        "ngram_bag"
-    )
+    saved = json.loads((tmp_path / "model" / "train_config.json").read_text())
+    assert saved["inputs"][0]["encoder"]["kind"] == "ngram_bag"
     loaded = tf.saved_model.load(str(tmp_path / "model" / "saved_model"))
     sig = loaded.signatures["serving_default"]
     out = sig(text=tf.constant(["A triumph of a film.", "Dull, lifeless.", ""]))
@@ -103,7 +138,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(
     config = small_config(
         tmp_path,
         train={
-            "model": {"kind": "ngram_bag", "max_tokens": 2000, "embedding_dim": 8},
+            **_text(kind="ngram_bag", max_tokens=2000, embedding_dim=8),
             "epochs": 30,
             "early_stopping": None,
         },
@@ -148,9 +183,9 @@ def test_killed_training_resumes_from_its_last_checkpoint(
 
 def test_model_kind_is_checked() -> None:
     with pytest.raises(ValidationError, match="ngram_bag"):
-        TrainConfig.model_validate({"model": {"kind": "transformer"}})
+        TrainConfig.model_validate(_text(kind="transformer"))
     with pytest.raises(ValidationError, match="ngrams"):
-        TrainConfig.model_validate({"model": {"kind": "ngram_bag", "ngrams": 7}})
+        TrainConfig.model_validate(_text(kind="ngram_bag", ngrams=7))
 
 
 @pytest.mark.integration
@@ -165,7 +200,7 @@ def test_missing_dataset_is_a_clear_error(tmp_path: Path) -> None:
         tmp_path / "m",
     )
     assert result.returncode == 2
-    assert "no train/*.tfrecord.gz; run the dataset step first" in result.stderr
+    assert "no schema.json; run the dataset step first" in result.stderr
 
 
 @pytest.mark.integration

@@ -120,6 +120,7 @@ def test_parity_kfp_ir_and_argo_workflow(tmp_path: Path, sample_csv: Path) -> No
         "build-dataset",
         "train",
         "evaluate",
+        "record",
         "condition-1",
         "condition-1/deploy",
     }

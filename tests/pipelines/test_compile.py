@@ -77,6 +77,7 @@ def test_ir_is_a_valid_pipeline_spec(compiled: dict[str, Path]) -> None:
         "build-dataset",
         "train",
         "evaluate",
+        "record",
         "condition-1",
     }
     cond = tasks["condition-1"]["triggerPolicy"]["condition"]
@@ -90,6 +91,8 @@ def test_ir_is_a_valid_pipeline_spec(compiled: dict[str, Path]) -> None:
         "canary_percent",
         "window_days",
         "beam_options",
+        "tracking_uri",
+        "train_workers",
     }
 
 
@@ -153,6 +156,7 @@ def test_every_executor_runs_its_component_module_from_the_image_setting(
         "train": "tf-gpu",
         "evaluate": "tf",
         "deploy": "beam",
+        "record": "tf",
     }
     modules = {"build-dataset": "dataset"}
     for label, executor in spec["deploymentSpec"]["executors"].items():

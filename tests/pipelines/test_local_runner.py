@@ -38,8 +38,9 @@ def test_run_publishes_then_a_worse_candidate_is_not_deployed(
     )
     assert code == 0, out + err
     assert run_dir is not None
-    for i, task in enumerate(["ingest", "preprocess", "dataset", "train", "evaluate", "deploy"]):
-        assert f"[{i + 1}/6] {task}: done in" in out
+    tasks = ["ingest", "preprocess", "dataset", "train", "evaluate", "deploy", "record"]
+    for i, task in enumerate(tasks):
+        assert f"[{i + 1}/7] {task}: done in" in out
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "succeeded"
     assert record["arguments"]["canary_percent"] == 20
@@ -51,6 +52,7 @@ def test_run_publishes_then_a_worse_candidate_is_not_deployed(
         "evaluate": "succeeded",
         "condition-1": "succeeded",
         "condition-1/deploy": "succeeded",
+        "record": "succeeded",
     }
     for task in record["tasks"].values():
         if task["log"]:
@@ -69,7 +71,7 @@ def test_run_publishes_then_a_worse_candidate_is_not_deployed(
         tmp_path, f"data_uri={sample_csv}", f"config={strict}", f"registry_root={registry}"
     )
     assert code == 0, out + err
-    assert "[6/6] deploy: skipped (condition false" in out
+    assert "[6/7] deploy: skipped (condition false" in out
     assert "skipped      condition-1: condition false" in out
     assert run_dir is not None
     evaluation = json.loads((run_dir / "evaluate" / "metrics").read_text())
@@ -81,6 +83,35 @@ def test_run_publishes_then_a_worse_candidate_is_not_deployed(
     assert drift["warnings"] == []  # the same data
     assert "No drift above" in (run_dir / "build-dataset" / "report").read_text()
     assert Registry(str(registry), "reviews-sentiment").champion() == first
+
+    # Both runs are MLflow runs in the local store beside the registry; `runs` lists them,
+    # newest first, and compares them.
+    tracking = f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
+    listed = run_cli("pipelines", "runs", "--tracking-uri", tracking)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].split()[:3] == ["started", "(UTC)", "run"] and len(lines) == 3
+    assert "reviews-sentiment" in lines[1] and run_dir.name in lines[1]
+    assert " false " in lines[1] and " true " in lines[2]  # the strict run was not blessed
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking)
+    runs = client.search_runs(
+        [client.get_experiment_by_name("reviews-sentiment").experiment_id],
+        order_by=["start_time DESC"],
+    )
+    newest = runs[0].data
+    assert newest.tags["pipeline.job_name"] == run_dir.name and newest.tags["blessed"] == "false"
+    assert newest.tags["artifact.model"] == str(run_dir / "train" / "model")
+    assert newest.params["train.batch_size"] == "32" and newest.params["data.rows"]
+    assert newest.params["data.window_end"].endswith("Z")  # the run's data window
+    assert newest.metrics["roc_auc"] == evaluation["roc_auc"]
+    assert "retrain-tf@" in newest.tags["images"] or "retrain-tf:" in newest.tags["images"]
+    compared = run_cli(
+        "pipelines", "runs", "--tracking-uri", tracking, "--compare", *(r.info.run_id for r in runs)
+    )
+    assert compared.returncode == 0, compared.stderr
+    assert "param config" in compared.stdout and "roc_auc" in compared.stdout
 
 
 def test_failure_names_the_task_and_its_log(tmp_path: Path) -> None:

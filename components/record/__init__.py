@@ -1,0 +1,1 @@
+"""The record step: every retraining run as an MLflow tracking run."""

@@ -1,0 +1,5 @@
+import sys
+
+from components.record.main import main
+
+sys.exit(main())
