@@ -72,6 +72,7 @@ def build(platform: Platform) -> Any:
         window_days: int = 0,
         beam_options: str = "",
         tracking_uri: str = "",
+        run_url: str = "",
         train_workers: int = 1,
     ):
         # The data window ends at the run's scheduled time: a retry or a late start of the same
@@ -127,6 +128,7 @@ def build(platform: Platform) -> Any:
             config=config,
             registry_root=registry_root,
             tracking_uri=tracking_uri,
+            run_url=run_url,
             images=images,
         )
         sized(recorded.set_display_name("record"), cpu=("250m", "1"), memory=("1G", "2G"))

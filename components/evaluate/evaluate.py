@@ -97,7 +97,7 @@ def evaluate(
     stats_uri = fs.join(dataset_dir, "stats.json")
     dataset = fs.read_json(stats_uri) if fs.exists(stats_uri) else None
     plot_list = report.plots(
-        labels, all_scores, candidate["confusion_matrix"], history, calibration
+        labels, all_scores, candidate["confusion_matrix"], history, calibration, slices
     )
     html = report.render(
         registry.model_name if registry else "model",

@@ -17,6 +17,7 @@ def plots(
     confusion: list[list[int]],
     history: dict[str, list[float]] | None,
     calibration: dict[str, Any] | None = None,
+    slices: dict[str, list[dict[str, Any]]] | None = None,
 ) -> list[tuple]:
     from matplotlib.ticker import MaxNLocator
     from sklearn.metrics import precision_recall_curve, roc_curve
@@ -86,6 +87,27 @@ def plots(
         ax.legend(loc="upper left")
         out.append(("Calibration (reliability curve)", html.png(fig)))
 
+    for name, rows in (slices or {}).items():
+        fig, ax = plt.subplots(figsize=(5, 4.2))
+        models = [m for m in ("candidate", "champion", "baseline") if _has(rows, m)]
+        width = 0.8 / len(models)
+        for i, model in enumerate(models):
+            key = "roc_auc" if model == "candidate" else f"{model}_roc_auc"
+            values = [r.get(key, float("nan")) for r in rows]
+            ax.bar(np.arange(len(rows)) + i * width, values, width, label=model)
+        ax.set_xticks(np.arange(len(rows)) + width * (len(models) - 1) / 2)
+        ax.set_xticklabels(
+            [f"{r['slice']} (n={r['examples']})" for r in rows],
+            fontsize=8,
+            rotation=30,
+            ha="right",
+        )
+        shown = [v for c in ax.containers for v in c.datavalues if np.isfinite(v)]
+        low = min([0.5, *shown])  # a slice below chance stays visible
+        ax.set(ylabel="ROC AUC", title=f"ROC AUC by {name}", ylim=(max(low - 0.05, 0.0), 1.0))
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+        out.append((f"ROC AUC by {name}", html.png(fig)))
+
     if history:
         fig, ax = plt.subplots(figsize=(5, 4.2))
         for key in ("auc", "val_auc", "loss", "val_loss"):
@@ -101,6 +123,10 @@ def plots(
         ax.legend()
         out.append(("Training history", html.png(fig)))
     return out
+
+
+def _has(rows: list[dict[str, Any]], model: str) -> bool:
+    return model == "candidate" or any(f"{model}_roc_auc" in r for r in rows)
 
 
 def render(

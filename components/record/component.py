@@ -20,6 +20,7 @@ def component(image: str) -> Any:
         config: str,
         registry_root: str,
         tracking_uri: str,
+        run_url: str,
         images: str,
         run_record: dsl.Output[dsl.Artifact],
     ):
@@ -47,6 +48,8 @@ def component(image: str) -> Any:
                 dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
                 "--job-id",
                 dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                "--run-url",
+                run_url,
                 "--images",
                 images,
                 "--record",

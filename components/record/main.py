@@ -21,6 +21,7 @@ from typing import Any
 from components.common import fs, kfp_io
 from components.common.cli import run_cli
 from components.common.config import load_section
+from components.common.errors import ConfigError
 from components.deploy.config import DeployConfig
 from components.record.record import code_version, gather, log_run, resolve_tracking
 
@@ -44,6 +45,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--job-name", default="", help="the KFP or Argo run's name")
     parser.add_argument("--job-id", default="", help="the KFP run id or Argo workflow uid")
+    parser.add_argument(
+        "--run-url",
+        default="",
+        help="the run's page in the KFP or Argo UI, with {job_name} and {job_id} filled in, "
+        "e.g. https://KFP_HOST/#/runs/details/{job_id} or "
+        "https://ARGO_HOST/workflows/NAMESPACE/{job_name}",
+    )
     parser.add_argument("--images", default="{}", help="JSON: image family -> reference")
     parser.add_argument("--record", required=True, type=Path, help="run record JSON to write")
     parser.add_argument("--executor-input", default=None, help="KFP executor input ({{$}})")
@@ -62,6 +70,15 @@ def _artifact_uris(executor_input: dict[str, Any] | None) -> dict[str, str]:
     }
 
 
+def _run_url(template: str, job_name: str, job_id: str) -> str:
+    try:
+        return template.format(job_name=job_name, job_id=job_id)
+    except (KeyError, IndexError, ValueError) as err:
+        raise ConfigError(
+            f"--run-url {template!r}: only {{job_name}} and {{job_id}} can be filled in ({err})"
+        ) from err
+
+
 def _body(argv: Sequence[str] | None) -> int:
     args = parse_args(argv)
     executor_input = kfp_io.parse_executor_input(args.executor_input)
@@ -77,6 +94,7 @@ def _body(argv: Sequence[str] | None) -> int:
     tags |= {
         "pipeline.job_name": args.job_name,
         "pipeline.job_id": args.job_id,
+        "pipeline.run_url": _run_url(args.run_url, args.job_name, args.job_id),
         "code_version": code_version(),
         "images": args.images,
         "registry_root": args.registry_root,

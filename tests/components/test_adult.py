@@ -224,7 +224,7 @@ def test_anneal_sampler_starts_balanced_and_returns_to_the_natural_ratio(
     from components.train.trainer import sampler_schedule
 
     shares = sampler_schedule(SamplerConfig(kind="anneal", anneal_epochs=4), 0.25, 6)
-    assert shares[0] == 0.5 and shares[4:] == [0.25, 0.25]
+    assert shares[0] == 0.5 and shares[4:] == pytest.approx([0.25, 0.25])
     assert all(a > b for a, b in itertools.pairwise(shares[:5]))
 
     # The real input pipeline on the Adult train split: count the labels drawn per epoch.

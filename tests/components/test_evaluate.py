@@ -87,7 +87,7 @@ def test_cli_writes_kfp_outputs(tmp_path: Path, trained_model: Path, built_datas
     assert sum(sum(r["row"]) for r in cm["confusionMatrix"]["rows"]) == metrics["examples"]
     assert executor_output["parameterValues"] == {"blessed": True}
     html = (tmp_path / "report").read_text()
-    assert "BLESSED" in html and html.count("data:image/png;base64,") == 5  # + calibration
+    assert "BLESSED" in html and html.count("data:image/png;base64,") == 6  # + calibration, slices
     assert "Slices by text length" in html and metrics["slices"]["text length"]
     assert 0 <= metrics["ece"] <= 1 and 0 <= metrics["brier"] <= 1
     # The TF-IDF + logistic regression baseline, fit on the train split in the same step, is

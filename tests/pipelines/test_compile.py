@@ -92,6 +92,7 @@ def test_ir_is_a_valid_pipeline_spec(compiled: dict[str, Path]) -> None:
         "window_days",
         "beam_options",
         "tracking_uri",
+        "run_url",
         "train_workers",
     }
 

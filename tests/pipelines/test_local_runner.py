@@ -35,6 +35,7 @@ def test_run_publishes_then_a_worse_candidate_is_not_deployed(
         f"config={small_config(tmp_path)}",
         f"registry_root={registry}",
         "canary_percent=20",
+        "run_url=https://kfp.example/#/runs/details/{job_id}",
     )
     assert code == 0, out + err
     assert run_dir is not None
@@ -102,6 +103,10 @@ def test_run_publishes_then_a_worse_candidate_is_not_deployed(
     )
     newest = runs[0].data
     assert newest.tags["pipeline.job_name"] == run_dir.name and newest.tags["blessed"] == "false"
+    first_run = runs[1].data.tags
+    assert first_run["pipeline.run_url"] == (
+        f"https://kfp.example/#/runs/details/{first_run['pipeline.job_id']}"
+    )
     assert newest.tags["artifact.model"] == str(run_dir / "train" / "model")
     assert newest.params["train.batch_size"] == "32" and newest.params["data.rows"]
     assert newest.params["data.window_end"].endswith("Z")  # the run's data window
