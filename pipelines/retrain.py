@@ -61,8 +61,8 @@ def build(platform: Platform) -> Any:
 
     @dsl.pipeline(
         name="retrain",
-        description="Retrain the review sentiment model on a data snapshot, evaluate it against "
-        "the serving champion, and canary-deploy it when blessed.",
+        description="Retrain the model a config declares (default: review sentiment) on a data "
+        "snapshot, evaluate it against the serving champion, and canary-deploy it when blessed.",
     )
     def retrain(
         data_uri: str = DEFAULT_DATA_URI,
@@ -79,7 +79,7 @@ def build(platform: Platform) -> Any:
         # scheduled run reads the same days (data_uri then names partitions, e.g. dt={date}).
         raw = ingest(
             source=data_uri,
-            required_columns="category,text,movie_name",
+            required_columns="",  # from the config (ingest.required_columns)
             window_end=dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER,
             window_days=window_days,
             config=config,

@@ -23,5 +23,8 @@ class CsvSettings(Strict):
 
 class IngestConfig(Strict):
     format: Literal["csv", "jsonl", "parquet"] | None = None  # default: from the file extension
+    # Columns a CSV/Parquet header must have (a file without them fails before any row is read);
+    # --required-columns overrides.
+    required_columns: list[str] = []
     csv: CsvSettings = CsvSettings()
     stream: StreamSettings = StreamSettings()  # for pubsub:// sources

@@ -44,7 +44,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--required-columns",
         default="",
-        help="comma-separated columns a CSV/Parquet header must have",
+        help="comma-separated columns a CSV/Parquet header must have "
+        "(default: ingest.required_columns of the config)",
     )
     parser.add_argument(
         "--config",
@@ -89,7 +90,7 @@ def _body(argv: Sequence[str] | None) -> int:
             args.source,
             args.output,
             args.format or settings.format,
-            required,
+            required or list(settings.required_columns),
             window,
             settings.csv.options(),
         )

@@ -243,3 +243,33 @@ def test_anneal_sampler_starts_balanced_and_returns_to_the_natural_ratio(
     first, second = np.mean(labels[:steps]), np.mean(labels[steps:])
     # 2,000 draws per epoch: the standard error of a share is about 0.01
     assert abs(first - 0.5) < 0.04 and abs(second - 0.25) < 0.04, (first, second)
+
+
+@pytest.mark.integration
+def test_adult_config_runs_through_the_compiled_dag(adult_run: Path, tmp_path: Path) -> None:
+    """The same compiled pipeline retrains the Adult model when given its config and data."""
+    cfg = yaml.safe_load((REPO / "config" / "adult.yaml").read_text())
+    cfg["train"].update(epochs=2)
+    config = tmp_path / "adult.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    registry = tmp_path / "registry"
+    result = run_cli(
+        "pipelines",
+        "run",
+        "retrain",
+        "--runs-dir",
+        tmp_path / "runs",
+        "-p",
+        f"data_uri={adult_run / 'adult'}/adult.*",
+        "-p",
+        f"config={config}",
+        "-p",
+        f"registry_root={registry}",
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (run_dir,) = (tmp_path / "runs").glob("retrain-*")
+    metrics = json.loads((run_dir / "evaluate" / "metrics").read_text())
+    assert 0.5 < metrics["roc_auc"] <= 1 and "baseline_roc_auc" in metrics
+    assert (registry / "adult-income").is_dir() == metrics["blessing"]["blessed"]
+    record = json.loads((run_dir / "record" / "run_record").read_text())
+    assert record["experiment"] == "adult-income"

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from components.common.fs import sha256_file
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 
 
 def test_snapshot_of_bundled_corpus(tmp_path: Path) -> None:
@@ -59,6 +59,18 @@ def test_missing_column_names_file_and_column(tmp_path: Path) -> None:
     assert f"{src}: missing required column(s) ['movie_name']" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "raw").exists()  # nothing half-written
+    # The same check from the config's ingest.required_columns (what the pipeline relies on).
+    result = run_cli(
+        "components.ingest",
+        "--source",
+        src,
+        "--output",
+        tmp_path / "raw",
+        "--config",
+        REPO / "config" / "reviews.yaml",
+    )
+    assert result.returncode == 2
+    assert f"{src}: missing required column(s) ['movie_name']" in result.stderr
 
 
 def test_empty_file_and_missing_source(tmp_path: Path) -> None:
