@@ -6,7 +6,7 @@ UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
 CHECKOV := $(VENV)/checkov/bin/checkov
 
-.PHONY: help venv compile demo demo-argo test test-slow test-containers images e2e-containers lint infra-check format golden bench bench-data bench-train lock clean
+.PHONY: help venv compile demo demo-argo demo-ab serve bench-serve test test-slow test-containers images e2e-containers lint infra-check format golden bench bench-data bench-train lock clean
 
 help:
 	@echo "make demo      set up .venv, compile the pipelines, run the retraining DAG locally"
@@ -18,6 +18,9 @@ help:
 	@echo "make bench     bench/e2e.py: per-step wall time and rows/s of a local run (JSON)"
 	@echo "make bench-data bench/data.py: Beam preprocess and TFRecords vs plain baselines (JSON)"
 	@echo "make bench-train bench/train.py: training fed from TFRecords vs in-memory (JSON)"
+	@echo "make demo-ab   replay held-out reviews through the A/B router until the readout decides"
+	@echo "make serve     the local A/B model server on 127.0.0.1:8080"
+	@echo "make bench-serve bench/serve.py: server and router latency on loopback (JSON)"
 	@echo "make images    build the image family (needs a Docker engine; see README)"
 	@echo "make e2e-containers  the retraining DAG with every task in its image"
 	@echo "make test-containers the tests that need Docker and the images"
@@ -46,6 +49,19 @@ demo: compile
 
 demo-argo: compile
 	$(PY) -m pipelines run retrain --engine argo
+
+# The A/B loop on the local registry: needs a champion and a challenger (run `make demo` twice:
+# the second blessed model becomes the challenger). Replays the last run's test split.
+LOCAL_REGISTRY_ROOT := local-gcs/retrain-dev-models/registry
+demo-ab: venv
+	$(PY) -m components.serve.replay --config config/reviews.yaml \
+	  --registry-root $(LOCAL_REGISTRY_ROOT) --log-root serving-logs \
+	  --dataset "$$(ls -d runs/retrain-*/build-dataset/dataset | tail -1)" \
+	  --output "ab-runs/replay-$$(date -u +%Y%m%d-%H%M%S)" --units-per-round 2000
+
+serve: venv
+	$(PY) -m components.serve --registry-root $(LOCAL_REGISTRY_ROOT) \
+	  --model-name reviews-sentiment --log-root serving-logs --port 8080
 
 test: venv
 	$(PY) -m pytest
@@ -105,6 +121,9 @@ bench-data: venv
 bench-train: venv
 	$(PY) bench/train.py
 
+bench-serve: venv
+	$(PY) bench/serve.py
+
 # Re-resolve the hashed lock files (needs the package index).
 lock: venv
 	$(UV) pip compile requirements/dev.in --python-version 3.11 --generate-hashes -o requirements/dev.lock -q
@@ -113,4 +132,4 @@ lock: venv
 	  --generate-hashes -c requirements/dev.lock -o requirements/$$f.lock -q; done
 
 clean:
-	rm -rf runs local-gcs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf runs local-gcs serving-logs ab-runs .pytest_cache .mypy_cache .ruff_cache

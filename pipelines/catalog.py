@@ -12,11 +12,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 MANIFESTS = REPO_ROOT / "manifests"
 
 # name -> "module:builder"; each builder takes the platform settings and returns one kfp.dsl DAG.
-PIPELINES = {"retrain": "pipelines.retrain:build"}
+PIPELINES = {
+    "retrain": "pipelines.retrain:build",
+    "ab-readout": "pipelines.ab_readout:build",
+}
 
 # Recurring runs, set at compile time: (5-field cron, time zone). The Argo CronWorkflow and the KFP
 # recurring run (scripts/kfp_submit.py) both read this.
-SCHEDULES = {"retrain": ("0 3 * * *", "Etc/UTC")}
+SCHEDULES = {"retrain": ("0 3 * * *", "Etc/UTC"), "ab-readout": ("30 * * * *", "Etc/UTC")}
 
 
 def load(name: str, platform: Platform) -> Any:

@@ -21,7 +21,17 @@ from tests.conftest import REPO, run_artifact, run_retrain, small_config
 
 pytestmark = pytest.mark.docker
 
-COMPONENTS = ("ingest", "preprocess", "dataset", "train", "evaluate", "deploy")
+COMPONENTS = (
+    "ingest",
+    "preprocess",
+    "dataset",
+    "train",
+    "evaluate",
+    "deploy",
+    "record",
+    "readout",
+    "promote",
+)
 
 
 @pytest.fixture(scope="module")

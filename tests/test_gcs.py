@@ -128,7 +128,8 @@ def test_registry_on_gs(gcs: dict[str, str], tmp_path: Path) -> None:
     check = (
         "import json; from components.common.registry import Registry; "
         "r = Registry('gs://models/registry', 'reviews-sentiment'); "
-        "print(json.dumps({'versions': r.versions(), 'champion': r.champion()}))"
+        "print(json.dumps({'versions': r.versions(), 'champion': r.champion(), "
+        "'challenger': r.challenger(), 'history': r.history()}))"
     )
     out = subprocess.run(
         [sys.executable, "-c", check],
@@ -141,7 +142,12 @@ def test_registry_on_gs(gcs: dict[str, str], tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     state = json.loads(out.stdout.strip().splitlines()[-1])
     assert state["versions"] == ["v1", "v2"]
-    assert state["champion"]["version"] == "v2" and state["champion"]["previous"] == "v1"
+    assert state["champion"]["version"] == "v1"
+    assert state["challenger"]["version"] == "v2" and state["challenger"]["champion"] == "v1"
+    assert [(h["pointer"], h["version"]) for h in state["history"]] == [
+        ("champion", "v1"),
+        ("challenger", "v2"),
+    ]
     assert (
         "gs://models/registry/reviews-sentiment/versions/v2/model"
         in (tmp_path / "isvc.yaml").read_text()

@@ -21,3 +21,7 @@ class ReconciliationError(PipelineError):
 
 class PublishError(PipelineError):
     """A versioned publish or pointer move could not complete."""
+
+
+class ConflictError(PublishError):
+    """A registry pointer was moved by another writer between reading it and moving it."""

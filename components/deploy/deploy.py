@@ -1,4 +1,5 @@
-"""Publish a blessed model into the registry, move `champion`, render a KServe InferenceService."""
+"""Publish a blessed model into the registry as the challenger (or the first champion), and render
+the KServe InferenceService from the registry's pointers."""
 
 from __future__ import annotations
 
@@ -36,25 +37,33 @@ def new_version_id(saved_model: Path, now: dt.datetime | None = None) -> str:
     return f"v{now.strftime('%Y%m%dT%H%M%SZ')}-{content_hash(saved_model)[:8]}"
 
 
-def inference_service(
-    cfg: DeployConfig, storage_uri: str, version: str, previous: str | None, canary_percent: int
-) -> dict[str, Any]:
-    """KServe v1beta1 InferenceService: the new version takes canary_percent of traffic and the
-    last ready revision (the previous champion) keeps the rest; the first version takes all."""
+def inference_service(cfg: DeployConfig, registry: Registry) -> dict[str, Any]:
+    """KServe v1beta1 InferenceService rendered from the registry's pointers. With a challenger
+    the spec names it and `canaryTrafficPercent` gives it its share while the last rolled-out
+    revision (the champion) keeps the rest; without one the champion takes all traffic (a
+    promotion or a rollback re-renders this). Tag routing lets a router address both revisions."""
+    champion, challenger = registry.champion(), registry.challenger()
+    if champion is None:
+        raise PublishError(f"{registry.base} has no champion; publish a version first")
+    testing = challenger is not None and challenger["version"] != champion["version"]
+    serving = challenger if testing and challenger is not None else champion
     predictor: dict[str, Any] = {
         "serviceAccountName": cfg.service_account,
         "minReplicas": 1,
         "model": {
             "modelFormat": {"name": "tensorflow"},
-            "storageUri": storage_uri,
+            "storageUri": registry.serving_uri(serving["version"]),
             "resources": {
                 "requests": {"cpu": cfg.cpu_request, "memory": cfg.memory_request},
                 "limits": {"cpu": cfg.cpu_limit, "memory": cfg.memory_limit},
             },
         },
     }
-    if previous is not None:
-        predictor["canaryTrafficPercent"] = canary_percent
+    annotations = {"serving.kserve.io/enable-tag-routing": "true"}
+    if testing and challenger is not None:
+        predictor["canaryTrafficPercent"] = round(challenger["percent"])
+        annotations["retrain-pipelines/champion-version"] = champion["version"]
+        annotations["retrain-pipelines/challenger-percent"] = str(challenger["percent"])
     return {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
@@ -64,15 +73,18 @@ def inference_service(
             "labels": {
                 "app.kubernetes.io/name": cfg.model_name,
                 "app.kubernetes.io/part-of": "retrain-pipelines",
-                "retrain-pipelines/model-version": version,
+                "retrain-pipelines/model-version": serving["version"],
             },
-            "annotations": {
-                "retrain-pipelines/previous-version": previous or "",
-                "retrain-pipelines/canary-percent": str(canary_percent if previous else 100),
-            },
+            "annotations": annotations,
         },
         "spec": {"predictor": predictor},
     }
+
+
+def write_manifest(cfg: DeployConfig, registry: Registry, out: Path) -> dict[str, Any]:
+    manifest = inference_service(cfg, registry)
+    fs.write_text_atomic(out, yaml.safe_dump(manifest, sort_keys=False))
+    return manifest
 
 
 def deploy(
@@ -98,42 +110,45 @@ def deploy(
         raise InputDataError(f"{saved_model}: no saved_model.pb; expected the train step's output")
 
     registry = Registry(registry_root, cfg.model_name)
-    previous = registry.champion()
+    champion, challenger = registry.champion(), registry.challenger()
     version = version or new_version_id(saved_model)
-    manifest = inference_service(
-        cfg,
-        registry.serving_uri(version),
-        version,
-        previous["version"] if previous else None,
-        canary_percent,
-    )
-    manifest_text = yaml.safe_dump(manifest, sort_keys=False)
     metadata = {
         "version": version,
         "model_name": cfg.model_name,
         "metrics": evaluation.get("candidate")
         or {k: v for k, v in evaluation.items() if k != "blessing"},
         "blessing": blessing,
-        "previous_champion": previous["version"] if previous else None,
+        "champion_at_publish": champion["version"] if champion else None,
         "source_model": str(model_dir),
-        "manifest": manifest,
     }
     stats = model_dir / DATASET_STATS  # what the model was trained on, for later drift checks
     extras = {DATASET_STATS: stats} if stats.is_file() else {}
     uri = registry.publish(saved_model, version, metadata, extras)
-    pointer = registry.move_champion(
-        version, reason="blessed: " + "; ".join(blessing.get("reasons", []))
-    )
-    fs.write_text_atomic(manifest_out, manifest_text)
-    if pointer["version"] != version:
-        raise PublishError(f"champion points at {pointer['version']}, expected {version}")
+    reason = "blessed: " + "; ".join(blessing.get("reasons", []))
+    if champion is None or cfg.rollout == "replace":
+        role = "champion"
+        registry.move_champion(version, reason)
+        if challenger is not None:
+            registry.move(
+                "challenger", None, f"champion replaced by {version}", challenger["version"]
+            )
+    else:
+        role = "challenger"
+        registry.start_challenger(version, canary_percent, reason)
+    manifest = write_manifest(cfg, registry, manifest_out)
     log.info(
-        "version %s published at %s; canary %s%%", version, uri, canary_percent if previous else 100
+        "version %s published at %s as %s%s",
+        version,
+        uri,
+        role,
+        f" with {canary_percent}% of units" if role == "challenger" else "",
     )
     return {
         "version": version,
         "uri": uri,
-        "previous": pointer["previous"],
+        "role": role,
+        "previous": champion["version"] if champion else None,
         "serving_uri": registry.serving_uri(version),
         "manifest": str(manifest_out),
+        "storage_uri": manifest["spec"]["predictor"]["model"]["storageUri"],
     }

@@ -111,14 +111,18 @@ def gather(
     }
 
 
-def log_run(
-    record: dict[str, Any],
+def log_mlflow_run(
     tracking: tuple[str, str | None],
     experiment: str,
     run_name: str,
+    params: dict[str, str],
+    metrics: dict[str, float],
     tags: dict[str, str],
+    dicts: dict[str, Any],
+    files: tuple[Path, ...] = (),
 ) -> dict[str, str]:
-    """Write the record as one MLflow run; {run_id, experiment_id, tracking_uri}."""
+    """One MLflow run (the experiment is created on first use); {run_id, experiment_id,
+    tracking_uri}. `dicts` are logged as JSON/YAML artifacts under their names, `files` as is."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -132,21 +136,43 @@ def log_run(
     )
     mlflow.set_tracking_uri(uri)
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-        params = flatten({"train": record["config"].get("train", {})})
-        params |= {f"data.{k}": str(v) for k, v in record["data"].items() if v not in (None, "")}
-        params["config"] = record["config_uri"]
         mlflow.log_params(params)
-        mlflow.log_metrics({k: float(v) for k, v in record["metrics"].items()})
-        mlflow.set_tags(
-            {
-                **tags,
-                "blessed": str(record["blessed"]).lower(),
-                "champion_version": record["champion_version"] or "",
-                "mlflow.note.content": "\n".join(record["reasons"]),
-            }
-        )
-        mlflow.log_dict(record["config"], "config.yaml")
-        mlflow.log_dict(record["stats"], "dataset_stats.json")
-        mlflow.log_dict(record["evaluation"], "evaluation.json")
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        mlflow.set_tags(tags)
+        for name, value in dicts.items():
+            mlflow.log_dict(value, name)
+        for path in files:
+            mlflow.log_artifact(str(path))
     log.info("MLflow run %s in experiment %r at %s", run.info.run_id, experiment, uri)
     return {"run_id": run.info.run_id, "experiment_id": experiment_id, "tracking_uri": uri}
+
+
+def log_run(
+    record: dict[str, Any],
+    tracking: tuple[str, str | None],
+    experiment: str,
+    run_name: str,
+    tags: dict[str, str],
+) -> dict[str, str]:
+    """Write the retraining run's record as one MLflow run."""
+    params = flatten({"train": record["config"].get("train", {})})
+    params |= {f"data.{k}": str(v) for k, v in record["data"].items() if v not in (None, "")}
+    params["config"] = record["config_uri"]
+    return log_mlflow_run(
+        tracking,
+        experiment,
+        run_name,
+        params,
+        record["metrics"],
+        {
+            **tags,
+            "blessed": str(record["blessed"]).lower(),
+            "champion_version": record["champion_version"] or "",
+            "mlflow.note.content": "\n".join(record["reasons"]),
+        },
+        {
+            "config.yaml": record["config"],
+            "dataset_stats.json": record["stats"],
+            "evaluation.json": record["evaluation"],
+        },
+    )

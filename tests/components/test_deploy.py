@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from components.common.errors import ConflictError, PublishError
 from components.common.registry import Registry
 from tests.conftest import REPO, run_cli
 
@@ -69,14 +70,62 @@ def test_publish_then_canary(tmp_path: Path) -> None:
     predictor = isvc["spec"]["predictor"]
     assert predictor["canaryTrafficPercent"] == 25
     assert predictor["model"]["storageUri"].endswith("reviews-sentiment/versions/v2/model")
-    assert isvc["metadata"]["annotations"]["retrain-pipelines/previous-version"] == "v1"
+    assert isvc["metadata"]["annotations"]["retrain-pipelines/champion-version"] == "v1"
     registry = Registry(str(tmp_path / "registry"), "reviews-sentiment")
     assert registry.versions() == ["v1", "v2"]
+    champion, challenger = registry.champion(), registry.challenger()
+    # A/B rollout: v2 is the challenger on 25% of units; v1 keeps serving as champion.
+    assert champion is not None and champion["version"] == "v1"
+    assert challenger is not None and challenger["version"] == "v2"
+    assert challenger["percent"] == 25 and challenger["salt"] == "v2"
+    assert (Path(registry.saved_model_uri("v2")) / "saved_model.pb").exists()
+    third = run_cli(
+        "components.deploy",
+        *deploy_args(tmp_path, fake_model(tmp_path / "m3"), BLESSED, canary=10),
+        "--version",
+        "v3",
+    )
+    assert third.returncode == 0, third.stderr
+    challenger = registry.challenger()
+    assert challenger is not None and challenger["version"] == "v3"
+    assert "supersedes challenger v2" in challenger["reason"]
+    moves = [(h["pointer"], h["version"], h["previous"]) for h in registry.history()]
+    assert moves == [
+        ("champion", "v1", None),
+        ("challenger", "v2", None),
+        ("challenger", "v3", "v2"),
+    ]
+
+
+def test_replace_rollout_moves_champion_at_once(tmp_path: Path) -> None:
+    cfg = yaml.safe_load((REPO / "config" / "reviews.yaml").read_text())
+    cfg["deploy"]["rollout"] = "replace"
+    (tmp_path / "replace.yaml").write_text(yaml.safe_dump(cfg))
+    for version in ("v1", "v2"):
+        args = deploy_args(tmp_path, fake_model(tmp_path / version), BLESSED)
+        args[args.index("--config") + 1] = tmp_path / "replace.yaml"
+        assert run_cli("components.deploy", *args, "--version", version).returncode == 0
+    registry = Registry(str(tmp_path / "registry"), "reviews-sentiment")
     champion = registry.champion()
     assert champion is not None and champion["version"] == "v2" and champion["previous"] == "v1"
-    assert (Path(registry.saved_model_uri("v2")) / "saved_model.pb").exists()
-    history = (tmp_path / "registry" / "reviews-sentiment" / "history.jsonl").read_text()
-    assert [json.loads(line)["version"] for line in history.splitlines()] == ["v1", "v2"]
+    assert registry.challenger() is None
+    isvc = yaml.safe_load((tmp_path / "isvc.yaml").read_text())
+    assert "canaryTrafficPercent" not in isvc["spec"]["predictor"]
+
+
+def test_pointer_moves_are_compare_and_swap(tmp_path: Path) -> None:
+    registry = Registry(str(tmp_path / "registry"), "reviews-sentiment")
+    for version in ("v1", "v2"):
+        registry.publish(fake_model(tmp_path / version) / "saved_model", version, {})
+    registry.move("champion", "v1", "first", expect=None)
+    with pytest.raises(ConflictError, match="points at v1, expected None"):
+        registry.move("champion", "v2", "stale writer", expect=None)
+    registry.move("challenger", "v2", "test", expect=None, percent=10)
+    registry.move("challenger", None, "rolled back", expect="v2")
+    assert registry.challenger() is None
+    assert [h["reason"] for h in registry.history()] == ["first", "test", "rolled back"]
+    with pytest.raises(PublishError, match="not a committed version"):
+        registry.move("challenger", "v9", "unknown", expect=None)
 
 
 def test_versions_are_immutable_and_unblessed_is_refused(tmp_path: Path) -> None:

@@ -101,7 +101,7 @@ def argo_objects() -> list[dict[str, Any]]:
 
 def test_argo_objects_fit_heras_models_strictly() -> None:
     objects = argo_objects()
-    assert sorted(o["kind"] for o in objects).count("WorkflowTemplate") == 7
+    assert sorted(o["kind"] for o in objects).count("WorkflowTemplate") == 9
     for obj in objects:
         strict(obj)  # raises on any field the models (Argo's schema) do not know
     bad = {**objects[0], "spec": {**objects[0]["spec"], "retryStrategyy": {"limit": "1"}}}
@@ -157,6 +157,8 @@ def test_production_defaults_on_every_template() -> None:
         "evaluate",
         "deploy",
         "record",
+        "readout",
+        "promote",
     }
     for name, spec, template in templates:
         retry = template["retryStrategy"]

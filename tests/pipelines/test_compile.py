@@ -97,6 +97,27 @@ def test_ir_is_a_valid_pipeline_spec(compiled: dict[str, Path]) -> None:
     }
 
 
+def test_ab_readout_ir_reads_out_then_applies(compiled: dict[str, Path]) -> None:
+    spec = ir.load(compiled["ab-readout"])
+    tasks = spec["root"]["dag"]["tasks"]
+    assert set(tasks) == {"readout", "promote"}
+    assert tasks["promote"]["dependentTasks"] == ["readout"]
+    assert tasks["readout"]["cachingOptions"] == {} and tasks["promote"]["cachingOptions"] == {}
+    executors = spec["deploymentSpec"]["executors"]
+    assert executors["exec-readout"]["container"]["command"][-1] == "components.readout"
+    assert executors["exec-promote"]["container"]["command"][-1] == "components.promote"
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert set(params) == {
+        "requests",
+        "outcomes",
+        "config",
+        "registry_root",
+        "beam_options",
+        "tracking_uri",
+    }
+    assert catalog.SCHEDULES["ab-readout"] == ("30 * * * *", "Etc/UTC")
+
+
 def _platform_settings(compiled_file: Path) -> tuple[dict, dict, dict]:
     docs = list(yaml.safe_load_all(compiled_file.read_text()))
     train = docs[0]["deploymentSpec"]["executors"]["exec-train"]["container"]

@@ -1,0 +1,71 @@
+"""The abtest section of the pipeline config: the readout's metric, test design and guardrails."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from components.common.config import Strict
+
+
+class Guardrails(Strict):
+    """Checked at every readout, from the first requests on: a breach rolls the challenger back
+    without waiting for the sample size."""
+
+    max_error_rate: float = Field(
+        default=0.02,
+        gt=0,
+        lt=1,
+        description="roll back when the challenger's error rate is above this with confidence "
+        "(the lower end of its Wilson interval at `confidence`)",
+    )
+    confidence: float = Field(default=0.99, gt=0.5, lt=1)
+    max_p99_latency_ms: float = Field(default=100.0, gt=0)
+    max_p99_ratio: float = Field(
+        default=2.0, gt=1, description="roll back when challenger p99 > ratio x champion p99"
+    )
+    p99_slack_ms: float = Field(
+        default=10.0,
+        ge=0,
+        description="the ratio check applies only when the p99s also differ by more than this",
+    )
+    min_requests: int = Field(
+        default=50, ge=1, description="requests per arm before the latency guardrail applies"
+    )
+    srm_p_value: float = Field(
+        default=0.001,
+        gt=0,
+        lt=1,
+        description="sample ratio mismatch: roll back when the arms' unit counts are this "
+        "unlikely under the configured split (the assignment or the logging is broken)",
+    )
+
+
+class ABTestConfig(Strict):
+    """A fixed-horizon test: the sample size per arm comes from the design below, decided
+    before the experiment starts; readouts before the horizon only check guardrails, so looking
+    often does not inflate the false-positive rate. At the horizon a one-sided Welch t-test on
+    the first `min_units` units of each arm promotes (p < alpha) or rolls back."""
+
+    metric: str = Field(default="outcome rate", description="what an outcome means, for reports")
+    join_on: Literal["request_id", "unit_id"] = "request_id"
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    power: float = Field(default=0.8, gt=0.5, lt=1)
+    baseline_rate: float = Field(
+        gt=0, lt=1, description="the champion's expected outcome rate (from earlier readouts)"
+    )
+    min_detectable_effect: float = Field(
+        gt=0, lt=1, description="the smallest absolute lift worth detecting"
+    )
+    bucket_minutes: int = Field(default=60, ge=1, description="time step of the dashboard plots")
+    guardrails: Guardrails = Guardrails()
+
+    @model_validator(mode="after")
+    def _effect_fits(self) -> ABTestConfig:
+        if self.baseline_rate + self.min_detectable_effect >= 1:
+            raise ValueError(
+                f"baseline_rate {self.baseline_rate} + min_detectable_effect "
+                f"{self.min_detectable_effect} must stay below 1"
+            )
+        return self
