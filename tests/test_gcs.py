@@ -152,3 +152,33 @@ def test_registry_on_gs(gcs: dict[str, str], tmp_path: Path) -> None:
         "gs://models/registry/reviews-sentiment/versions/v2/model"
         in (tmp_path / "isvc.yaml").read_text()
     )
+
+
+@pytest.mark.integration
+def test_request_log_ships_segments_to_gs(
+    gcs: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server on a cluster writes its request log in segments and copies each closed one to
+    the bucket the readout reads; segments a killed server left behind go up at the next start."""
+    import datetime as dt
+
+    from components.common import fs
+    from components.serve.requestlog import RequestLog, requests_glob
+
+    for name, value in gcs.items():
+        monkeypatch.setenv(name, value)
+    at = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    leftover = tmp_path / "m" / "requests" / "2026-11-30" / "old-server-1.jsonl"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_text('{"request_id": "left"}\n')
+    log = RequestLog(tmp_path, "m", "s1", upload_to="gs://models/serving-logs", roll_seconds=0)
+    for i in range(3):  # roll_seconds=0: every write starts a new segment
+        log.write({"request_id": f"r{i}"}, at)
+    log.close()
+    uploaded = fs.match(requests_glob("gs://models/serving-logs", "m"))
+    assert len(uploaded) == 4
+    lines = sorted(
+        json.loads(line)["request_id"] for u in uploaded for line in fs.read_text(u).splitlines()
+    )
+    assert lines == ["left", "r0", "r1", "r2"]
+    assert not list((tmp_path / "m" / "requests").rglob("*.jsonl"))  # nothing kept locally

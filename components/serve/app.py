@@ -44,6 +44,8 @@ def create_app(router: Router, model_name: str, refresh_seconds: float = 10.0) -
         async def poll() -> None:  # promotions, rollbacks and ramps apply without a restart
             while True:
                 await asyncio.sleep(refresh_seconds)
+                if router.request_log is not None:
+                    router.request_log.maybe_roll()  # an idle server still ships its log
                 try:
                     await asyncio.to_thread(router.refresh)
                 except Exception:
@@ -54,6 +56,8 @@ def create_app(router: Router, model_name: str, refresh_seconds: float = 10.0) -
         task = asyncio.create_task(poll())
         yield
         task.cancel()
+        if router.request_log is not None:  # on SIGTERM: the last segment is uploaded
+            await asyncio.to_thread(router.request_log.close)
 
     app = FastAPI(title=f"{model_name} A/B model server", lifespan=lifespan)
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from components.common.cli import run_cli
+from components.common.errors import ConfigError
 from components.common.registry import Registry
 from components.serve.requestlog import RequestLog
 from components.serve.router import Router
@@ -31,6 +32,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--log-root", type=Path, default=None, help="request logs go under it (default: none)"
+    )
+    parser.add_argument(
+        "--log-upload",
+        default=None,
+        help="copy the request log in segments to this folder or gs:// prefix (a server on a "
+        "cluster: the readout reads the bucket), deleting each local segment once copied",
+    )
+    parser.add_argument(
+        "--roll-seconds", type=float, default=300.0, help="segment length with --log-upload"
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
@@ -52,8 +62,16 @@ def _body(argv: Sequence[str] | None) -> int:
 
     args = parse_args(argv)
     registry = Registry(args.registry_root, args.model_name)
+    if args.log_upload and not args.log_root:
+        raise ConfigError(
+            "--log-upload needs --log-root (the local folder segments are written to)"
+        )
     request_log = (
-        RequestLog(args.log_root, args.model_name, args.server_id) if args.log_root else None
+        RequestLog(
+            args.log_root, args.model_name, args.server_id, args.log_upload, args.roll_seconds
+        )
+        if args.log_root
+        else None
     )
     router = Router(registry, request_log)
     router.refresh()

@@ -352,6 +352,10 @@ def start_server(registry: Registry, logs: Path, server_id: str) -> tuple[Any, i
             "0.2",
             "--server-id",
             server_id,
+            "--log-upload",
+            str(logs.parent / "uploaded"),
+            "--roll-seconds",
+            "0.5",
         ],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
@@ -437,9 +441,12 @@ def test_server_routes_sticky_logs_every_request_and_ramps_without_restart(
     before = {u for u, a in arms["first"].items() if a == "challenger"}
     after = {u for u, a in ramped.items() if a == "challenger"}
     assert before and before < after  # earlier challenger units stay; more join them
+    assert not list(logs.rglob("*.jsonl"))  # every segment was shipped, the last at shutdown
+    uploaded = tmp_path / "uploaded" / MODEL / "requests"
     lines = [
-        json.loads(x) for f in sorted(logs.rglob("*.jsonl")) for x in f.read_text().splitlines()
+        json.loads(x) for f in sorted(uploaded.rglob("*.jsonl")) for x in f.read_text().splitlines()
     ]
+    assert len({f.name for f in uploaded.rglob("*.jsonl")}) > 2  # segments of 0.5 s
     routed = [x for x in lines if x["status"] in ("ok", "bad_request")]
     assert len(routed) == 2 * len(units) + 1 + len(units)  # the unit-less request is not routed
     assert {x["arm"] for x in routed} == {"champion", "challenger"}
