@@ -50,6 +50,7 @@ class Platform(_Model):
     namespace: str
     service_account: str
     pipeline_gcp_sa: str | None = None  # Workload Identity: the GCP identity workflows act as
+    serving_gcp_sa: str | None = None  # Workload Identity: the A/B model server's identity
     gpu: Gpu
 
     def bucket(self, role: str) -> str:

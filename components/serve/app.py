@@ -73,6 +73,12 @@ def create_app(router: Router, model_name: str, refresh_seconds: float = 10.0) -
     async def no_model(_: Request, err: NoModel) -> Response:
         return _json({"error": str(err)}, 503)
 
+    @app.get("/healthz")
+    async def healthz() -> (
+        Response
+    ):  # alive; readiness is /v1/models/<model> (503 until a champion)
+        return _json({"ok": True})
+
     @app.get("/v1/models/{name}")
     async def status(name: str) -> Response:
         known(name)

@@ -8,6 +8,7 @@ sticky A/B router, logging every routed request as JSONL under the log root.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import socket
 from collections.abc import Sequence
@@ -18,6 +19,8 @@ from components.common.errors import ConfigError
 from components.common.registry import Registry
 from components.serve.requestlog import RequestLog
 from components.serve.router import Router
+
+log = logging.getLogger(__name__)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -74,8 +77,8 @@ def _body(argv: Sequence[str] | None) -> int:
         else None
     )
     router = Router(registry, request_log)
-    router.refresh()
-    router.state  # noqa: B018 - fails now, with a clear message, when there is no champion
+    if not router.refresh():  # keeps polling: ready (HTTP 200 on the model) once one exists
+        log.warning("%s has no champion yet: answering 503 until one is published", registry.base)
     app = create_app(router, args.model_name, args.refresh_seconds)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0

@@ -8,9 +8,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pipelines import catalog, platform
+from components.common.config import load_section
+from components.deploy.config import DeployConfig
+from pipelines import catalog, platform, serving
 from pipelines.argo import cluster
 from pipelines.argo.compile import CompileError, Schedule, compile_ir, dump_yaml
+
+DEFAULT_CONFIG = "config/reviews.yaml"
 
 
 def _write(path: Path, objects: list[dict[str, Any]], header: str) -> Path:
@@ -70,4 +74,13 @@ def write_manifests(
         written.append(
             _write(root / "cluster" / file_name, objects, "What the Argo workflows need")
         )
+    # The A/B model server of the default config's model (engine-independent; kubectl apply).
+    deploy_cfg = load_section(str(catalog.REPO_ROOT / DEFAULT_CONFIG), "deploy", DeployConfig)
+    written.append(
+        _write(
+            root / "serving" / "ab-router.yaml",
+            serving.objects(settings, deploy_cfg),
+            f"The A/B model server of {DEFAULT_CONFIG}: kubectl apply -f manifests/serving/",
+        )
+    )
     return written

@@ -451,3 +451,28 @@ def test_server_routes_sticky_logs_every_request_and_ramps_without_restart(
     assert len(routed) == 2 * len(units) + 1 + len(units)  # the unit-less request is not routed
     assert {x["arm"] for x in routed} == {"champion", "challenger"}
     assert all(x["latency_ms"] > 0 and x["challenger"] == "v2" for x in routed)
+
+
+def test_server_without_a_champion_is_alive_but_not_ready(tmp_path: Path) -> None:
+    """On a cluster the Deployment may start before the first retraining run: liveness passes,
+    readiness (the model's status) is 503 until a champion is published, then 200."""
+    from fastapi.testclient import TestClient
+
+    from components.serve.app import create_app
+
+    registry = Registry(str(tmp_path / "registry"), MODEL)
+    router = Router(registry, None)
+    with TestClient(create_app(router, MODEL, refresh_seconds=0.1)) as client:
+        assert client.get("/healthz").status_code == 200
+        status = client.get(f"/v1/models/{MODEL}")
+        assert status.status_code == 503 and "no champion yet" in status.json()["error"]
+        predicted = client.post(f"/v1/models/{MODEL}:predict", json={"instances": [{}]})
+        assert predicted.status_code == 503
+        registry.publish(save_model(tmp_path / "constant", "positive"), "v1", {})
+        registry.move("champion", "v1", "first", expect=None)
+        router.refresh()
+        assert client.get(f"/v1/models/{MODEL}").json()["champion"] == "v1"
+        answer = client.post(
+            f"/v1/models/{MODEL}:predict", json={"instances": [{}]}, headers={"x-unit-id": "u"}
+        )
+        assert answer.status_code == 200 and answer.json()["arm"] == "champion"

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components.common.images import image
 from pipelines import catalog, platform
 from pipelines.argo import cluster, schema
 from pipelines.argo.compile import CompileError, compile_ir, strict
@@ -34,7 +35,7 @@ ARGO_SCHEMA = Path(
 
 
 def manifest_files(root: Path) -> list[Path]:
-    return sorted(p for d in ("argo", "cluster") for p in (root / d).rglob("*.yaml"))
+    return sorted(p for d in ("argo", "cluster", "serving") for p in (root / d).rglob("*.yaml"))
 
 
 def docs(path: Path) -> list[dict[str, Any]]:
@@ -132,6 +133,30 @@ def test_core_objects_pass_kubernetes_validate_strict() -> None:
             kubernetes_validate.validate(obj, "1.33", strict=True)
             kinds.append(obj["kind"])
     assert sorted(kinds) == ["ConfigMap", "Namespace", "Role", "RoleBinding", "ServiceAccount"]
+    serving = docs(catalog.MANIFESTS / "serving" / "ab-router.yaml")
+    for obj in serving:
+        kubernetes_validate.validate(obj, "1.33", strict=True)
+    assert [o["kind"] for o in serving] == [
+        "Namespace",
+        "ServiceAccount",
+        "Deployment",
+        "NetworkPolicy",
+        "Service",
+    ]
+    pod = serving[2]["spec"]["template"]["spec"]
+    (server,) = pod["containers"]
+    assert server["command"] == ["python", "-m", "components.serve"]
+    assert server["image"] == image("tf", platform.load().image_registry)
+    args = dict(zip(server["args"][::2], server["args"][1::2], strict=True))
+    assert args["--log-upload"] == "gs://retrain-dev-artifacts/serving-logs"
+    assert args["--registry-root"] == "gs://retrain-dev-models/registry"
+    # ...where the readout DAG's default request glob looks
+    readout = docs(catalog.argo_manifest("ab-readout"))[0]["spec"]["arguments"]["parameters"]
+    requests = next(p["value"] for p in readout if p["name"] == "requests")
+    assert requests.startswith(f"{args['--log-upload']}/{args['--model-name']}/requests/")
+    assert serving[1]["metadata"]["annotations"]["iam.gke.io/gcp-service-account"] == (
+        platform.load().serving_gcp_sa
+    )
     bad = docs(catalog.MANIFESTS / "cluster" / "rbac.yaml")[0]
     bad["rulez"] = bad.pop("rules")
     with pytest.raises(kubernetes_validate.ValidationError):

@@ -1,5 +1,6 @@
-# Two dedicated identities: the nodes' (logs and metrics only) and the pipelines' (bound to the
-# pipelines' Kubernetes service accounts by Workload Identity; reads data, writes artifacts/models).
+# Three dedicated identities: the nodes' (logs and metrics only), the pipelines' (bound to the
+# pipelines' Kubernetes service accounts by Workload Identity; reads data, writes artifacts/models)
+# and the A/B model server's (reads models, writes its request log under the artifacts bucket).
 resource "google_service_account" "nodes" {
   project      = var.project_id
   account_id   = "${var.prefix}-nodes"
@@ -44,4 +45,31 @@ resource "google_storage_bucket_iam_member" "pipeline" {
   bucket   = var.bucket_names[each.key]
   role     = each.value
   member   = "serviceAccount:${google_service_account.pipeline.email}"
+}
+
+resource "google_service_account" "serving" {
+  project      = var.project_id
+  account_id   = "${var.prefix}-serving"
+  display_name = "A/B model server (${var.prefix})"
+}
+
+resource "google_service_account_iam_member" "serving_workload_identity" {
+  service_account_id = google_service_account.serving.name
+  role               = "roles/iam.workloadIdentityUser"
+  member             = "serviceAccount:${var.project_id}.svc.id.goog[${var.serving_kubernetes_service_account.namespace}/${var.serving_kubernetes_service_account.name}]"
+}
+
+locals {
+  # Reads versions and pointers; creates request-log objects (never overwrites or deletes).
+  serving_bucket_roles = {
+    models    = "roles/storage.objectViewer"
+    artifacts = "roles/storage.objectCreator"
+  }
+}
+
+resource "google_storage_bucket_iam_member" "serving" {
+  for_each = local.serving_bucket_roles
+  bucket   = var.bucket_names[each.key]
+  role     = each.value
+  member   = "serviceAccount:${google_service_account.serving.email}"
 }

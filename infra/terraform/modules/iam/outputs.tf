@@ -12,3 +12,8 @@ output "pipeline_service_account" {
   description = "Email of the pipeline service account."
   value       = google_service_account.pipeline.email
 }
+
+output "serving_service_account" {
+  description = "Email of the A/B model server's service account."
+  value       = google_service_account.serving.email
+}

@@ -32,3 +32,12 @@ variable "project_id" {
   description = "Project of the service accounts and the cluster."
   type        = string
 }
+
+variable "serving_kubernetes_service_account" {
+  description = "The Kubernetes service account the A/B model server runs as (manifests/serving/), bound to the serving service account through Workload Identity."
+  type = object({
+    namespace = string
+    name      = string
+  })
+  default = { namespace = "ml-serving", name = "model-server" }
+}

@@ -17,6 +17,7 @@ output "pipeline_platform" {
     buckets         = module.buckets.uris
     image_registry  = module.registry.image_registry
     pipeline_gcp_sa = module.iam.pipeline_service_account
+    serving_gcp_sa  = module.iam.serving_service_account
     gpu = {
       node_selector = { "retrain-pipelines/pool" = "gpu" }
       resource      = "nvidia.com/gpu"
