@@ -238,7 +238,7 @@ def beam_batched(src: Path, out: Path, partitions: int = 8) -> dict[str, int]:
 
 def beam_preprocess(raw: Path, work: Path, config_path: Path) -> dict[str, int]:
     """The preprocess step's own run() on the ingest snapshot of the same file."""
-    from components.preprocess.main import run
+    from components.preprocess.executor import run
 
     stats = run(str(raw), str(config_path), work / "beam-pre", [])
     return {k: stats[k] for k in ("rows_in", "rows_out", "dead_letter", "filtered")} | {

@@ -24,7 +24,9 @@ def rows_per_step(tasks: dict[str, Any]) -> dict[str, int]:
     """How many rows each step processed, read from the artifacts the steps wrote."""
 
     def artifact(task: str, name: str) -> Path:
-        return Path(tasks[task]["artifacts"][name]["uri"])
+        """By the step's task name: train and deploy run inside condition sub-DAGs."""
+        (key,) = [k for k, t in tasks.items() if k.split("/")[-1] == task and t["artifacts"]]
+        return Path(tasks[key]["artifacts"][name]["uri"])
 
     pre = json.loads((artifact("preprocess", "records") / "stats.json").read_text())
     data = json.loads((artifact("build-dataset", "dataset") / "stats.json").read_text())
@@ -93,7 +95,10 @@ def main() -> int:
                 "steps": steps,
                 "test_roc_auc": round(metrics["roc_auc"], 4),
                 "test_accuracy": round(metrics["accuracy"], 4),
-                "blessed": tasks.get("condition-1", {}).get("status") == "succeeded",
+                "blessed": any(
+                    k.split("/")[-1] == "deploy" and t["status"] == "succeeded"
+                    for k, t in tasks.items()
+                ),
                 "run_dir": str(run_dir),
             },
             indent=2,

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from pipelines import catalog, ir, platform
+from pipelines.ir.placeholders import EXECUTOR_OUTPUT
+from pipelines.local.containers import BUILT
 
 HIGHLIGHT = {
     "system.Model": "model",
@@ -30,11 +32,12 @@ HIGHLIGHT = {
 def _compile(args: argparse.Namespace) -> int:
     from pipelines.argo.write import write_manifests
     from pipelines.kfp.compile import compile_pipeline
+    from pipelines.ops import serving
 
     names = args.names or sorted(catalog.PIPELINES)
     for name in names:
         print(compile_pipeline(name, platform_file=args.platform).relative_to(catalog.REPO_ROOT))
-    for path in write_manifests(names, args.platform):
+    for path in [*write_manifests(names, args.platform), serving.write_manifest(args.platform)]:
         print(path.relative_to(catalog.REPO_ROOT))
     return 0
 
@@ -55,7 +58,7 @@ def _runner(args: argparse.Namespace, run_dir: Path) -> Any:
             "--containers runs the KFP IR (--engine kfp); the Argo runner has no container mode"
         )
     if args.engine == "kfp":
-        from pipelines.local.runner import LocalRunner
+        from pipelines.local.kfp import LocalRunner
 
         manifest = Path(args.manifest) if args.manifest else catalog.kfp_manifest(args.name)
         _exists(manifest)
@@ -104,7 +107,7 @@ def _exists(path: Path) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pipelines.local.runner import TaskFailed, utc_stamp, write_record
+    from pipelines.local.results import TaskFailed, utc_stamp, write_record
 
     started = utc_stamp()
     run_dir = Path(args.runs_dir) / f"{args.name}-{started}"
@@ -133,11 +136,13 @@ def _run(args: argparse.Namespace) -> int:
             engine=args.engine,
         )
     print(f"\nrun {status} in {time.monotonic() - t0:.0f}s; record: {record}")
+    # A sub-DAG's outputs (dsl.OneOf) are artifacts of its tasks, shown once, with their task.
+    produced = {a.path for r in runner.results.values() if r.log for a in r.artifacts.values()}
     for key, result in runner.results.items():
         if result.status in ("skipped", "omitted"):
             print(f"  {result.status:<12} {key}: {result.reason}")
         for artifact in result.artifacts.values():
-            if artifact.name == "executor-output":
+            if artifact.name == EXECUTOR_OUTPUT or (not result.log and artifact.path in produced):
                 continue
             kind = HIGHLIGHT.get(artifact.schema_title, artifact.schema_title.split(".")[-1])
             print(f"  {kind:<12} {artifact.path}  ({key})")
@@ -152,7 +157,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from pipelines import runs
+    from pipelines.ops import runs
 
     uri = args.tracking_uri or runs.default_tracking_uri(args.platform, Path(args.local_gcs))
     if args.compare:
@@ -163,7 +168,7 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def _preflight(args: argparse.Namespace) -> int:
-    from pipelines import preflight
+    from pipelines.ops import preflight
 
     checks = preflight.run_checks(
         platform.load(args.platform), preflight.real_kubectl(args.context)
@@ -237,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     r.add_argument(
         "--images",
-        default=str(Path("build") / "images.json"),
+        default=str(BUILT),
         help="with --containers: the build record of the images (default: build/images.json)",
     )
     r.set_defaults(func=_run)
@@ -251,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="",
         help="MLflow tracking URI (default: the local runs' store under --local-gcs)",
     )
-    n.add_argument("--experiment", default=None, help="one experiment (the deploy model_name)")
+    n.add_argument("--experiment", default=None, help="one experiment (the config's model.name)")
     n.add_argument("--limit", type=int, default=20, help="newest runs shown (default 20)")
     n.add_argument(
         "--compare", nargs="+", metavar="RUN", default=None, help="run ids (or prefixes)"

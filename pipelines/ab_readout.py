@@ -8,18 +8,16 @@ backends; nothing here reads the environment.
 
 from typing import Any
 
-from components.common.images import image
 from components.promote import component as promote_c
 from components.readout import component as readout_c
 from pipelines.platform import Platform
-from pipelines.retrain import sized
+from pipelines.tasks import sized, step
 
 
 def build(platform: Platform) -> Any:
     from kfp import dsl
 
-    readout = readout_c.component(image(readout_c.FAMILY, platform.image_registry))
-    promote = promote_c.component(image(promote_c.FAMILY, platform.image_registry))
+    readout, promote = step(readout_c, platform), step(promote_c, platform)
     logs = f"{platform.bucket('artifacts')}/serving-logs/reviews-sentiment"
 
     @dsl.pipeline(

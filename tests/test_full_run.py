@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from components.common.registry import Registry
-from tests.conftest import REPO, run_cli
+from tests.conftest import DEPLOY_TASK, REPO, run_cli
 
 
 @pytest.mark.slow
@@ -61,7 +61,7 @@ def test_full_corpus_run(tmp_path: Path) -> None:
     assert metrics["blessing"]["blessed"] is True
     champion = Registry(str(registry), "reviews-sentiment").champion()
     assert champion is not None
-    record = json.loads(out("condition-1/deploy", "record").read_text())
+    record = json.loads(out(DEPLOY_TASK, "record").read_text())
     assert champion["version"] == record["version"]
     assert tasks["record"]["status"] == "succeeded"  # the run is an MLflow run too
 

@@ -163,7 +163,8 @@ def test_request_log_ships_segments_to_gs(
     import datetime as dt
 
     from components.common import fs
-    from components.serve.requestlog import RequestLog, requests_glob
+    from components.common.artifacts import ServingLogs
+    from components.serve.requestlog import RequestLog
 
     for name, value in gcs.items():
         monkeypatch.setenv(name, value)
@@ -175,7 +176,7 @@ def test_request_log_ships_segments_to_gs(
     for i in range(3):  # roll_seconds=0: every write starts a new segment
         log.write({"request_id": f"r{i}"}, at)
     log.close()
-    uploaded = fs.match(requests_glob("gs://models/serving-logs", "m"))
+    uploaded = fs.match(ServingLogs.requests_glob("gs://models/serving-logs", "m"))
     assert len(uploaded) == 4
     lines = sorted(
         json.loads(line)["request_id"] for u in uploaded for line in fs.read_text(u).splitlines()

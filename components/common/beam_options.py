@@ -38,17 +38,6 @@ def pipeline_options(args: list[str]) -> Any:
     return PipelineOptions(with_runner(args))
 
 
-def add_flag(parser: argparse.ArgumentParser) -> None:
-    """The `--beam-options "..."` flag every Beam step takes (its unknown flags count too)."""
-    parser.add_argument(
-        "--beam-options",
-        default="",
-        help='Beam pipeline options as one string, e.g. "--runner=DataflowRunner --project=P '
-        '--region=R --temp_location=gs://B/tmp" (other unknown flags are Beam options too); '
-        "default: the in-process runner",
-    )
-
-
 def beam_args(args: argparse.Namespace, unknown: list[str]) -> list[str]:
     """The step's Beam arguments: its unknown flags, then the words of `--beam-options`."""
     return [*unknown, *shlex.split(args.beam_options)]

@@ -41,8 +41,13 @@ def load_section(uri: str, section: str, model: type[M], optional: bool = False)
         if optional:
             return model.model_validate({})
         raise ConfigError(f"{uri}: missing section '{section}'; the file has {sorted(data)}")
+    return validate_section(uri, section, model, data[section])
+
+
+def validate_section(uri: str, section: str, model: type[M], data: object) -> M:
+    """`data`, the `section` of the config at `uri`, as `model`; the errors name file and keys."""
     try:
-        return model.model_validate(data[section])
+        return model.model_validate(data)
     except ValidationError as err:
         problems = "; ".join(
             f"{section}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()

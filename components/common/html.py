@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import io
 from importlib import resources
 from typing import Any
+
+from components.common.times import display_stamp
 
 
 def png(fig: Any) -> str:
@@ -34,5 +35,5 @@ def render(package: str, template: str, **context: Any) -> str:
 
     text = resources.files(package).joinpath(template).read_text()
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    generated = display_stamp()
     return env.from_string(text).render(generated=generated, **context)

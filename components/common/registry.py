@@ -16,7 +16,6 @@ version it expects to replace, so two writers can never both win.
 
 from __future__ import annotations
 
-import datetime as dt
 import fcntl
 import json
 import logging
@@ -29,6 +28,7 @@ from typing import Any, Literal
 
 from components.common import fs
 from components.common.errors import ConflictError, PublishError
+from components.common.times import stamp
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +37,6 @@ HISTORY = "history.jsonl"
 MODEL_SUBDIR = "model"
 SERVING_VERSION = "1"
 Pointer = Literal["champion", "challenger"]
-
-
-def utc_now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -131,7 +127,7 @@ class Registry:
             fs.write_json_atomic(staging / "metadata.json", metadata)
             for name, path in extras.items():
                 shutil.copy2(path, staging / name)
-            fs.write_text_atomic(staging / COMMITTED, utc_now() + "\n")
+            fs.write_text_atomic(staging / COMMITTED, stamp() + "\n")
             final.parent.mkdir(parents=True, exist_ok=True)
             os.rename(staging, final)  # atomic: the version appears whole or not at all
         except BaseException:
@@ -153,7 +149,7 @@ class Registry:
             with path.open("rb") as src, FileSystems.create(fs.join(dest, name)) as out:
                 shutil.copyfileobj(src, out)
         with FileSystems.create(fs.join(dest, COMMITTED)) as out:  # written last
-            out.write((utc_now() + "\n").encode())
+            out.write((stamp() + "\n").encode())
         return dest
 
     def move_champion(self, version: str, reason: str) -> dict[str, Any]:
@@ -179,7 +175,7 @@ class Registry:
             experiment=self.model_name,
             salt=version,
             champion=champion["version"],
-            started_utc=utc_now(),
+            started_utc=stamp(),
         )
 
     def move(
@@ -200,7 +196,7 @@ class Registry:
         pointer = {
             "version": version,
             "previous": expect,
-            "moved_utc": utc_now(),
+            "moved_utc": stamp(),
             "reason": reason,
             **fields,
         }

@@ -11,24 +11,27 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from components.common import fs
+from components.common.artifacts import Dataset
 from components.common.errors import InputDataError
 
 TF_TYPES = {"string": "string", "int": "int64", "float": "float32"}
 
 
 def split_files(dataset_dir: str, split: str) -> list[str]:
-    files = fs.match(fs.join(dataset_dir, split, "*.tfrecord.gz"))
+    files = fs.match(Dataset.shards_glob(dataset_dir, split))
     if not files:
-        raise InputDataError(f"{dataset_dir}: no {split}/*.tfrecord.gz; run the dataset step first")
+        raise InputDataError(
+            f"{dataset_dir}: no {split}/*{Dataset.TFRECORD_SUFFIX}; run the dataset step first"
+        )
     return files
 
 
 def feature_types(dataset_dir: str, names: Iterable[str]) -> dict[str, str]:
     """{name: string|int|float} for `names`, from the dataset's schema.json; a name the dataset
     does not have is an error that lists what it has."""
-    uri = fs.join(dataset_dir, "schema.json")
+    uri = Dataset.schema(dataset_dir)
     if not fs.exists(uri):
-        raise InputDataError(f"{dataset_dir}: no schema.json; run the dataset step first")
+        raise InputDataError(f"{dataset_dir}: no {Dataset.SCHEMA}; run the dataset step first")
     declared = fs.read_json(uri)["features"]
     missing = [n for n in names if n not in declared]
     if missing:

@@ -4,6 +4,8 @@ from typing import Any
 
 from kfp import dsl
 
+from components.common.kfp_step import step
+
 # Image family (components/images.yaml) this step runs in.
 FAMILY = "tf"
 
@@ -11,7 +13,7 @@ FAMILY = "tf"
 def component(image: str) -> Any:
     """The KFP container component, running in `image` (a full image reference)."""
 
-    @dsl.container_component
+    @step(image, "components.dataset", flags={"dataset": "output"}, cli_defaults={"report": None})
     def build_dataset(
         records: dsl.Input[dsl.Dataset],
         config: str,
@@ -21,24 +23,19 @@ def component(image: str) -> Any:
         beam_options: str = "",
     ):
         """Deterministic group-hash split into train/eval/test TFRecords with per-split schema
-        and statistics, an HTML data report, and drift against the serving model's data."""
-        return dsl.ContainerSpec(
-            image=image,
-            command=["python", "-m", "components.dataset"],
-            args=[
-                "--records",
-                records.path,
-                "--config",
-                config,
-                "--output",
-                dataset.path,
-                "--report",
-                report.path,
-                "--registry-root",
-                registry_root,
-                "--beam-options",
-                beam_options,
-            ],
-        )
+        and statistics, an HTML data report, and drift against the serving model's data.
+
+        Args:
+            records: preprocess output folder (records/*.jsonl and stats.json)
+            config: pipeline config YAML (sections: model, dataset)
+            dataset: folder to create: <split>/part-*.tfrecord.gz, <split>/{schema,stats}.json,
+                schema.json, stats.json
+            report: HTML data report to write
+            registry_root: model registry root: compare with the dataset the serving champion
+                was trained on (empty: no comparison)
+            beam_options: Beam pipeline options as one string, e.g. "--runner=DataflowRunner
+                --project=P --region=R --temp_location=gs://B/tmp" (other unknown flags are Beam
+                options too); empty: the in-process runner
+        """
 
     return build_dataset

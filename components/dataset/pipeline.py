@@ -8,10 +8,11 @@ from typing import Any
 
 import apache_beam as beam
 
+from components.common.artifacts import Dataset
 from components.dataset.split import DatasetConfig, assign_split, to_example_bytes
 from components.dataset.stats import FeatureStatistics
 
-TFRECORD_SUFFIX = ".tfrecord.gz"
+TFRECORD_SUFFIX = Dataset.TFRECORD_SUFFIX
 
 
 class AssignSplit(beam.PTransform):

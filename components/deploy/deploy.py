@@ -1,5 +1,5 @@
-"""Publish a blessed model into the registry as the challenger (or the first champion), and render
-the KServe InferenceService from the registry's pointers."""
+"""Publish a blessed model into the registry as the challenger (or the first champion), and write
+the KServe InferenceService rendered from the registry's pointers (components.common.kserve)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,16 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from components.common import fs
+from components.common.artifacts import DeployRecord, TrainedModel
 from components.common.errors import InputDataError, PublishError
+from components.common.kserve import write_manifest
+from components.common.model import ModelConfig
 from components.common.registry import Registry
+from components.common.times import compact_stamp
 from components.deploy.config import DeployConfig
 
 log = logging.getLogger(__name__)
-
-SAVED_MODEL = "saved_model"
-DATASET_STATS = "dataset_stats.json"
-MANIFEST_NAME = "inferenceservice.yaml"
 
 
 def content_hash(folder: Path) -> str:
@@ -33,69 +31,21 @@ def content_hash(folder: Path) -> str:
 
 
 def new_version_id(saved_model: Path, now: dt.datetime | None = None) -> str:
-    now = now or dt.datetime.now(dt.UTC)
-    return f"v{now.strftime('%Y%m%dT%H%M%SZ')}-{content_hash(saved_model)[:8]}"
-
-
-def inference_service(cfg: DeployConfig, registry: Registry) -> dict[str, Any]:
-    """KServe v1beta1 InferenceService rendered from the registry's pointers. With a challenger
-    the spec names it and `canaryTrafficPercent` gives it its share while the last rolled-out
-    revision (the champion) keeps the rest; without one the champion takes all traffic (a
-    promotion or a rollback re-renders this). Tag routing lets a router address both revisions."""
-    champion, challenger = registry.champion(), registry.challenger()
-    if champion is None:
-        raise PublishError(f"{registry.base} has no champion; publish a version first")
-    testing = challenger is not None and challenger["version"] != champion["version"]
-    serving = challenger if testing and challenger is not None else champion
-    predictor: dict[str, Any] = {
-        "serviceAccountName": cfg.service_account,
-        "minReplicas": 1,
-        "model": {
-            "modelFormat": {"name": "tensorflow"},
-            "storageUri": registry.serving_uri(serving["version"]),
-            "resources": {
-                "requests": {"cpu": cfg.cpu_request, "memory": cfg.memory_request},
-                "limits": {"cpu": cfg.cpu_limit, "memory": cfg.memory_limit},
-            },
-        },
-    }
-    annotations = {"serving.kserve.io/enable-tag-routing": "true"}
-    if testing and challenger is not None:
-        predictor["canaryTrafficPercent"] = round(challenger["percent"])
-        annotations["retrain-pipelines/champion-version"] = champion["version"]
-        annotations["retrain-pipelines/challenger-percent"] = str(challenger["percent"])
-    return {
-        "apiVersion": "serving.kserve.io/v1beta1",
-        "kind": "InferenceService",
-        "metadata": {
-            "name": cfg.model_name,
-            "namespace": cfg.namespace,
-            "labels": {
-                "app.kubernetes.io/name": cfg.model_name,
-                "app.kubernetes.io/part-of": "retrain-pipelines",
-                "retrain-pipelines/model-version": serving["version"],
-            },
-            "annotations": annotations,
-        },
-        "spec": {"predictor": predictor},
-    }
-
-
-def write_manifest(cfg: DeployConfig, registry: Registry, out: Path) -> dict[str, Any]:
-    manifest = inference_service(cfg, registry)
-    fs.write_text_atomic(out, yaml.safe_dump(manifest, sort_keys=False))
-    return manifest
+    return f"v{compact_stamp(now)}-{content_hash(saved_model)[:8]}"
 
 
 def deploy(
     model_dir: Path,
     evaluation: dict[str, Any],
+    model: ModelConfig,
     cfg: DeployConfig,
     registry_root: str,
     canary_percent: int,
     manifest_out: Path,
     version: str | None = None,
-) -> dict[str, Any]:
+) -> DeployRecord:
+    """Publish the model in `model_dir` if `evaluation` blessed it, move the pointers as the
+    rollout says and write the InferenceService to `manifest_out`; the deploy record."""
     blessing = evaluation.get("blessing", {})
     if blessing.get("blessed") is not True:
         raise PublishError(
@@ -105,24 +55,25 @@ def deploy(
         )
     if not 0 <= canary_percent <= 100:
         raise PublishError(f"canary percent must be within 0..100, got {canary_percent}")
-    saved_model = model_dir / SAVED_MODEL
+    saved_model = model_dir / TrainedModel.SAVED_MODEL
     if not (saved_model / "saved_model.pb").is_file():
         raise InputDataError(f"{saved_model}: no saved_model.pb; expected the train step's output")
 
-    registry = Registry(registry_root, cfg.model_name)
+    registry = Registry(registry_root, model.name)
     champion, challenger = registry.champion(), registry.challenger()
     version = version or new_version_id(saved_model)
     metadata = {
         "version": version,
-        "model_name": cfg.model_name,
+        "model_name": model.name,
         "metrics": evaluation.get("candidate")
         or {k: v for k, v in evaluation.items() if k != "blessing"},
         "blessing": blessing,
         "champion_at_publish": champion["version"] if champion else None,
         "source_model": str(model_dir),
     }
-    stats = model_dir / DATASET_STATS  # what the model was trained on, for later drift checks
-    extras = {DATASET_STATS: stats} if stats.is_file() else {}
+    # What the model was trained on, for later drift checks.
+    stats = model_dir / TrainedModel.DATASET_STATS
+    extras = {TrainedModel.DATASET_STATS: stats} if stats.is_file() else {}
     uri = registry.publish(saved_model, version, metadata, extras)
     reason = "blessed: " + "; ".join(blessing.get("reasons", []))
     if champion is None or cfg.rollout == "replace":
@@ -135,7 +86,7 @@ def deploy(
     else:
         role = "challenger"
         registry.start_challenger(version, canary_percent, reason)
-    manifest = write_manifest(cfg, registry, manifest_out)
+    manifest = write_manifest(model, cfg, registry, manifest_out)
     log.info(
         "version %s published at %s as %s%s",
         version,
@@ -152,3 +103,41 @@ def deploy(
         "manifest": str(manifest_out),
         "storage_uri": manifest["spec"]["predictor"]["model"]["storageUri"],
     }
+
+
+def run(
+    model_dir: Path,
+    metrics: str,
+    config_uri: str,
+    registry_root: str,
+    canary_percent: int,
+    manifest_out: Path,
+    record_out: Path | None = None,
+    version: str | None = None,
+    executor_input: dict[str, Any] | None = None,
+) -> DeployRecord:
+    """The deploy step: `deploy` with the config's model and deploy sections and the evaluation
+    at `metrics`; the record also written to `record_out` and as the KFP record artifact."""
+    from components.common import kfp_io
+    from components.common.config import load_section
+    from components.common.model import load_model
+
+    model = load_model(config_uri)  # first: it names a config still in the old layout
+    cfg = load_section(config_uri, "deploy", DeployConfig, optional=True)
+    result = deploy(
+        model_dir,
+        fs.read_json(metrics),
+        model,
+        cfg,
+        registry_root,
+        canary_percent,
+        manifest_out,
+        version,
+    )
+    if record_out:
+        fs.write_json_atomic(record_out, result)
+    kfp_io.write_executor_output(
+        executor_input,
+        {"record": {k: v for k, v in result.items() if k in ("version", "uri", "previous")}},
+    )
+    return result

@@ -4,6 +4,8 @@ from typing import Any
 
 from kfp import dsl
 
+from components.common.kfp_step import step
+
 # Image family (components/images.yaml) this step runs in.
 FAMILY = "tf"
 
@@ -11,7 +13,7 @@ FAMILY = "tf"
 def component(image: str) -> Any:
     """The KFP container component, running in `image` (a full image reference)."""
 
-    @dsl.container_component
+    @step(image, "components.evaluate", executor_input=True, cli_defaults={"registry_root": ""})
     def evaluate(
         model: dsl.Input[dsl.Model],
         dataset: dsl.Input[dsl.Dataset],
@@ -22,30 +24,17 @@ def component(image: str) -> Any:
         report: dsl.Output[dsl.HTML],
         blessed: dsl.OutputPath(bool),  # type: ignore[valid-type]
     ):
-        """Score on the test split, compare with the serving champion, decide the blessing."""
-        return dsl.ContainerSpec(
-            image=image,
-            command=["python", "-m", "components.evaluate"],
-            args=[
-                "--model",
-                model.path,
-                "--dataset",
-                dataset.path,
-                "--config",
-                config,
-                "--registry-root",
-                registry_root,
-                "--metrics",
-                metrics.path,
-                "--classification-metrics",
-                classification_metrics.path,
-                "--report",
-                report.path,
-                "--blessed",
-                blessed,
-                "--executor-input",
-                dsl.PIPELINE_TASK_EXECUTOR_INPUT_PLACEHOLDER,
-            ],
-        )
+        """Score on the test split, compare with the serving champion, decide the blessing.
+
+        Args:
+            model: model folder written by train
+            dataset: dataset folder (test/ shards)
+            config: pipeline config YAML (sections: model, evaluate)
+            registry_root: model registry root to find the serving champion; empty: none
+            metrics: metrics JSON to write
+            classification_metrics: ROC points and confusion matrix JSON to write
+            report: HTML report to write
+            blessed: file to write 'true' or 'false' into (a KFP output parameter)
+        """
 
     return evaluate

@@ -10,13 +10,12 @@ from typing import Any
 import numpy as np
 
 from components.common import fs, tfdata
+from components.common.artifacts import Dataset, TrainedModel
 from components.common.registry import Registry
 from components.evaluate import metrics as m
 from components.evaluate import report
 
 log = logging.getLogger(__name__)
-
-SAVED_MODEL = "saved_model"
 
 
 @dataclass
@@ -36,7 +35,7 @@ class Evaluation:
 def evaluate(
     model_dir: str, dataset_dir: str, cfg: m.EvaluateConfig, registry: Registry | None
 ) -> Evaluation:
-    candidate_fn = tfdata.load_serving_fn(fs.join(model_dir, SAVED_MODEL))
+    candidate_fn = tfdata.load_serving_fn(fs.join(model_dir, TrainedModel.SAVED_MODEL))
     pointer = registry.champion() if registry else None
     champion_version = pointer["version"] if pointer else None
     champion_fn = (
@@ -92,9 +91,9 @@ def evaluate(
     calibration = m.calibration(labels, np.asarray(scores), cfg.calibration_bins)
     log.info("calibration: brier=%.4f ece=%.4f", calibration["brier"], calibration["ece"])
 
-    history_path = Path(model_dir) / "history.json"
+    history_path = Path(model_dir) / TrainedModel.HISTORY
     history = fs.read_json(str(history_path)) if history_path.exists() else None
-    stats_uri = fs.join(dataset_dir, "stats.json")
+    stats_uri = Dataset.stats(dataset_dir)
     dataset = fs.read_json(stats_uri) if fs.exists(stats_uri) else None
     plot_list = report.plots(
         labels, all_scores, candidate["confusion_matrix"], history, calibration, slices

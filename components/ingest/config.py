@@ -6,7 +6,7 @@ from typing import Literal
 
 from components.common.config import Strict
 from components.common.records import CsvOptions
-from components.ingest.stream import StreamSettings
+from components.ingest.events import StreamSettings
 
 
 class CsvSettings(Strict):

@@ -14,25 +14,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from components.common import fs, records
+from components.common.artifacts import Raw, RawManifest, SnapshotFile
 from components.common.errors import InputDataError
-from components.common.times import parse_utc
+from components.common.times import parse_utc, stamp
 
 log = logging.getLogger(__name__)
 
 PKG_SCHEME = "pkg://"
-MANIFEST = "manifest.json"
-DATA_DIR = "data"
-
-
-@dataclass(frozen=True)
-class SnapshotFile:
-    name: str
-    source: str
-    format: str
-    rows: int
-    undecodable_rows: int
-    bytes: int
-    sha256: str
 
 
 def resolve_source(uri: str) -> str:
@@ -108,7 +96,7 @@ class Window:
 
     def record(self) -> dict:
         return {
-            "end": self.end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "end": stamp(self.end),
             "days": self.days,
             "dates": [d.isoformat() for d in self.dates],
         }
@@ -137,7 +125,7 @@ def snapshot(
     required_columns: list[str] | None = None,
     window: Window | None = None,
     csv_options: records.CsvOptions = records.PLAIN_CSV,
-) -> dict:
+) -> RawManifest:
     """Copy `source` into `output/data/`, count rows, write `output/manifest.json` last."""
     files: list[SnapshotFile] = []
     sources: list[str] = []
@@ -156,12 +144,12 @@ def snapshot(
             "wait for the data, or shorten the window"
         )
     with fs.staged_dir(output) as stage:
-        (stage / DATA_DIR).mkdir()
+        (stage / Raw.DATA_DIR).mkdir()
         for index, src in enumerate(sources):
             file_fmt = fmt or records.detect_format(src)
             _check_columns(src, file_fmt, required_columns or [], csv_options)
             name = f"part-{index:05d}-{Path(src).name}"
-            dest = stage / DATA_DIR / name
+            dest = stage / Raw.DATA_DIR / name
             with fs.open_read_raw(src) as reader, dest.open("wb") as writer:
                 shutil.copyfileobj(reader, writer, length=1 << 20)
             rows = undecodable = 0
@@ -191,16 +179,16 @@ def snapshot(
                 undecodable,
                 dest.stat().st_size,
             )
-        manifest = {
+        manifest: RawManifest = {
             "source": source,
             "window": window.record() if window else None,
             # How the files are read: preprocess reads them the same way.
             "csv": csv_options.to_dict() if csv_options != records.PLAIN_CSV else None,
-            "created_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "created_utc": stamp(),
             "row_count": sum(f.rows for f in files),
             "files": [asdict(f) for f in files],
         }
-        fs.write_json_atomic(stage / MANIFEST, manifest)
+        fs.write_json_atomic(stage / Raw.MANIFEST, manifest)
     return manifest
 
 

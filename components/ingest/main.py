@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
-from pathlib import Path
 
+from components.common import interface
 from components.common.cli import run_cli
 from components.common.config import load_section
 from components.common.errors import ConfigError
@@ -21,50 +21,13 @@ from components.ingest.stream import is_stream, snapshot_stream
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m components.ingest", description=__doc__)
-    parser.add_argument(
-        "--source",
-        required=True,
-        help="file, folder or glob; local path, gs://bucket/..., "
-        "pkg://<installed-package>/<path> for bundled sample data, or an event stream "
-        "pubsub://projects/<project>/subscriptions/<name> (config section ingest.stream)",
-    )
-    parser.add_argument(
-        "--output",
-        required=True,
-        type=Path,
-        help="folder to create: data/ with the copied files, manifest.json",
-    )
+    """The flags components/ingest/component.py declares, and the CLI's own."""
+    parser = interface.parser("components.ingest", __doc__)
     parser.add_argument(
         "--format",
         choices=FORMATS,
         default=None,
         help="input format (default: from the file extension)",
-    )
-    parser.add_argument(
-        "--required-columns",
-        default="",
-        help="comma-separated columns a CSV/Parquet header must have "
-        "(default: ingest.required_columns of the config)",
-    )
-    parser.add_argument(
-        "--config",
-        default="",
-        help="pipeline config YAML; its optional `ingest` section says how to read the files "
-        "(format; CSV columns when there is no header row, missing-value markers, comments)",
-    )
-    parser.add_argument(
-        "--window-end",
-        default="",
-        help="the run's scheduled time (RFC 3339); the window is the --window-days whole UTC "
-        "days before its day (default: no window)",
-    )
-    parser.add_argument(
-        "--window-days",
-        type=int,
-        default=0,
-        help="days of date partitions to read: the source's {date} field is filled with each "
-        "(e.g. gs://bucket/events/dt={date}/*.jsonl); 0 reads the source as given",
     )
     return parser.parse_args(argv)
 

@@ -22,34 +22,20 @@ import datetime as dt
 import json
 import logging
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, Literal
-
-from pydantic import Field
+from typing import Any
 
 from components.common import fs
-from components.common.config import Strict
+from components.common.artifacts import Raw, RawManifest, SnapshotFile
 from components.common.errors import InputDataError, ReconciliationError
-from components.common.times import parse_utc
+from components.common.times import precise_stamp, stamp
+from components.ingest.events import Message, StreamSettings, iso_time, parse_event_time
 
 log = logging.getLogger(__name__)
 
 SCHEME = "pubsub://"
 _SUBSCRIPTION = re.compile(r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/subscriptions/[^/]+$")
-WINDOW_SECONDS = {"hourly": 3600, "daily": 86400}
-VALID, DEAD_LETTER, LATE = "valid", "dead_letter", "late"
-
-
-class StreamSettings(Strict):
-    """The `ingest.stream` section of a pipeline config."""
-
-    event_time_field: str = "event_time"  # RFC 3339 text, or epoch milliseconds
-    window: Literal["hourly", "daily"] = "hourly"
-    allowed_lateness_seconds: Annotated[int, Field(ge=0)] = 3600
-    max_out_of_order_seconds: Annotated[int, Field(ge=0)] = 300
-    idle_seconds: Annotated[float, Field(gt=0)] = 5.0  # stop pulling after this long idle
-    max_messages: Annotated[int, Field(gt=0)] = 1_000_000  # a micro-batch never holds more
 
 
 def is_stream(source: str) -> bool:
@@ -63,20 +49,6 @@ def subscription_path(source: str) -> str:
             f"{source}: expected pubsub://projects/<project-id>/subscriptions/<name>"
         )
     return path
-
-
-@dataclass(frozen=True)
-class Message:
-    """One pulled message; `seq` is its place in arrival order (publish time, then pull order)."""
-
-    seq: int
-    message_id: str
-    publish_time: str
-    data: bytes
-
-
-def _utc(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def pull(subscription: str, settings: StreamSettings) -> tuple[list[Message], list[str], int]:
@@ -126,7 +98,7 @@ def pull(subscription: str, settings: StreamSettings) -> tuple[list[Message], li
         client.close()
     pulled.sort(key=lambda item: (item[0], item[1]))
     messages = [
-        Message(seq, m.message_id, _utc(published), bytes(m.data))
+        Message(seq, m.message_id, precise_stamp(published), bytes(m.data))
         for seq, (published, _, m) in enumerate(pulled)
     ]
     return messages, ack_ids, redelivered
@@ -150,41 +122,7 @@ def acknowledge(subscription: str, ack_ids: list[str], release: bool = False) ->
         client.close()
 
 
-def parse_event_time(value: Any, field: str) -> dt.datetime:
-    """RFC 3339 text (a zone is required) or integer epoch milliseconds -> aware UTC time."""
-    if isinstance(value, bool) or value is None:
-        raise ValueError(f"field '{field}': expected an RFC 3339 time or epoch ms, got {value!r}")
-    if isinstance(value, int):
-        return dt.datetime.fromtimestamp(value / 1000, dt.UTC)
-    if isinstance(value, str):
-        return parse_utc(value, f"field '{field}'")
-    raise ValueError(
-        f"field '{field}': expected an RFC 3339 time or epoch ms, got {type(value).__name__}"
-    )
-
-
-def partition(window_start: dt.datetime, window: str) -> str:
-    """The date partition folder of a window: dt=YYYY-MM-DD, plus hour=HH for hourly windows."""
-    day = f"dt={window_start:%Y-%m-%d}"
-    return f"{day}/hour={window_start:%H}" if window == "hourly" else day
-
-
-def iso_time(seconds: float) -> str:
-    if seconds == float("-inf"):
-        return "-inf"
-    return _utc(dt.datetime.fromtimestamp(seconds, dt.UTC))
-
-
-def public_fields(event: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "message_id": event["message_id"],
-        "publish_time": event["publish_time"],
-        "event_time": iso_time(event["event_time"]),
-        "record": event["record"],
-    }
-
-
-def snapshot_stream(source: str, output: Path, settings: StreamSettings) -> dict:
+def snapshot_stream(source: str, output: Path, settings: StreamSettings) -> RawManifest:
     """Drain `source` into `output` (data/ partitions, late/, dead_letter/, manifest.json), then
     acknowledge what was pulled; on failure hand it back for redelivery. Nothing pulled is left
     out of the counts: pulled = rows in windows + late + dead letter (redeliveries apart)."""
@@ -229,12 +167,11 @@ def _publish(
     output: Path,
     settings: StreamSettings,
     redelivered: int,
-) -> dict:
+) -> RawManifest:
     import apache_beam as beam
 
     from components.common.beam_options import pipeline_options
     from components.ingest import stream_pipeline
-    from components.ingest.ingest import DATA_DIR, MANIFEST, SnapshotFile
 
     with fs.staged_dir(output) as stage:
         # In process, always: the micro-batch is already in this step's memory, and the windows
@@ -248,7 +185,7 @@ def _publish(
         dead = _read_jsonl(stage / "dead_letter" / "dead_letter.jsonl")
         files = []
         for w in windows:
-            path = stage / DATA_DIR / w["file"]
+            path = stage / Raw.DATA_DIR / w["file"]
             files.append(
                 SnapshotFile(
                     name=w["file"],
@@ -274,7 +211,7 @@ def _publish(
                 f"{source}: pulled {counts['pulled']} messages but windows + late + dead letter "
                 f"hold {rows + counts['late'] + counts['dead_letter']} ({counts}); not publishing"
             )
-        manifest = {
+        manifest: RawManifest = {
             "source": source,
             "window": None,
             "csv": None,
@@ -284,11 +221,11 @@ def _publish(
                 "windows": windows,
                 "counts": counts,
             },
-            "created_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "created_utc": stamp(),
             "row_count": rows,
             "files": [asdict(f) for f in files],
         }
-        fs.write_json_atomic(stage / MANIFEST, manifest)
+        fs.write_json_atomic(stage / Raw.MANIFEST, manifest)
     return manifest
 
 

@@ -18,7 +18,7 @@ from apache_beam import pvalue
 from apache_beam.transforms import window as beam_window
 
 from components.common import fs
-from components.ingest.stream import (
+from components.ingest.events import (
     DEAD_LETTER,
     LATE,
     VALID,

@@ -4,6 +4,8 @@ from typing import Any
 
 from kfp import dsl
 
+from components.common.kfp_step import step
+
 # Image family (components/images.yaml) this step runs in (the deploy step's).
 FAMILY = "beam"
 
@@ -11,7 +13,12 @@ FAMILY = "beam"
 def component(image: str) -> Any:
     """The KFP container component, running in `image` (a full image reference)."""
 
-    @dsl.container_component
+    @step(
+        image,
+        "components.promote",
+        executor_input=True,
+        cli_defaults={"readout": None, "record": None},
+    )
     def promote(
         readout: dsl.Input[dsl.Artifact],
         config: str,
@@ -19,24 +26,14 @@ def component(image: str) -> Any:
         manifest: dsl.Output[dsl.Artifact],
         record: dsl.Output[dsl.Artifact],
     ):
-        """Move the registry pointers as decided; write the InferenceService it implies."""
-        return dsl.ContainerSpec(
-            image=image,
-            command=["python", "-m", "components.promote"],
-            args=[
-                "--readout",
-                readout.path,
-                "--config",
-                config,
-                "--registry-root",
-                registry_root,
-                "--manifest",
-                manifest.path,
-                "--record",
-                record.path,
-                "--executor-input",
-                dsl.PIPELINE_TASK_EXECUTOR_INPUT_PLACEHOLDER,
-            ],
-        )
+        """Move the registry pointers as decided; write the InferenceService it implies.
+
+        Args:
+            readout: folder the readout wrote (its decision is applied)
+            config: pipeline config YAML (sections: model, deploy)
+            registry_root: registry root: a local folder or gs://bucket/prefix
+            manifest: InferenceService YAML to write
+            record: JSON file recording the moves
+        """
 
     return promote

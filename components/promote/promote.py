@@ -6,14 +6,17 @@ since changed is refused instead of applied to the wrong version."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
+from components.common import fs, kfp_io
+from components.common.artifacts import DECISIONS, Readout
 from components.common.errors import ConflictError, InputDataError
+from components.common.kserve import load_serving, write_manifest
+from components.common.model import load_model
 from components.common.registry import Registry
 
 log = logging.getLogger(__name__)
-
-DECISIONS = ("promote", "rollback", "continue", "none")
 
 
 def apply(decision: dict[str, Any], registry: Registry) -> dict[str, Any]:
@@ -83,3 +86,35 @@ def ramp(registry: Registry, percent: float) -> dict[str, Any]:
         expect=challenger["version"],
         **fields,
     )
+
+
+def run(
+    readout: str | None,
+    ramp_percent: float | None,
+    config_uri: str,
+    registry_root: str,
+    manifest_out: Path,
+    record_out: Path | None = None,
+    executor_input: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The promote step: apply the decision in the `readout` folder, or ramp the challenger to
+    `ramp_percent`; then re-render the InferenceService (once there is a champion) and record
+    the moves (`record_out`, the KFP record artifact)."""
+    registry = Registry(registry_root, load_model(config_uri).name)
+    if readout is not None:
+        result = apply(fs.read_json(fs.join(str(readout), Readout.DECISION)), registry)
+    else:
+        if ramp_percent is None:
+            raise InputDataError("give either a readout folder or a ramp percent")
+        pointer = ramp(registry, ramp_percent)
+        result = {
+            "decision": "ramp",
+            "challenger": pointer["version"],
+            "percent": pointer["percent"],
+        }
+    if registry.champion() is not None:
+        write_manifest(load_model(config_uri), load_serving(config_uri), registry, manifest_out)
+    if record_out:
+        fs.write_json_atomic(record_out, result)
+    kfp_io.write_executor_output(executor_input, {"record": result})
+    return result

@@ -17,6 +17,7 @@ from apache_beam.io.textio import ReadFromTextWithFilename, WriteToText
 from apache_beam.transforms.stats import ApproximateQuantiles
 
 from components.common import fs
+from components.common.artifacts import Readout
 
 DEAD = "dead_letter"
 ARMS = ("champion", "challenger")
@@ -259,11 +260,11 @@ def run(
         joined = {"requests": current, "outcomes": outcomes.rows} | "JoinOutcomes" >> JoinOutcomes(
             join_on
         )
-        write(joined["units"], "units.jsonl")
-        write(current | "LatencyByArm" >> LatencyByArm(bucket_seconds), "latency.jsonl")
+        write(joined["units"], Readout.UNITS)
+        write(current | "LatencyByArm" >> LatencyByArm(bucket_seconds), Readout.LATENCY)
         write(
             (requests[DEAD], outcomes[DEAD], joined[DEAD]) | "DeadLetters" >> beam.Flatten(),
-            "dead_letter.jsonl",
+            Readout.DEAD_LETTER,
         )
         counted = {
             "requests": requests.rows | "CountRequests" >> beam.combiners.Count.Globally(),
@@ -276,6 +277,6 @@ def run(
             | "OneDict" >> beam.combiners.ToDict()
             | "JsonCounts" >> beam.Map(json.dumps)
             | "WriteCounts"
-            >> WriteToText(f"{out_dir}/counts.json", shard_name_template="", num_shards=1)
+            >> WriteToText(f"{out_dir}/{Readout.COUNTS}", shard_name_template="", num_shards=1)
         )
-    return dict(fs.read_json(fs.join(out_dir, "counts.json")))
+    return dict(fs.read_json(fs.join(out_dir, Readout.COUNTS)))

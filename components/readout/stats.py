@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from components.common.artifacts import CONTINUE, PROMOTE, ROLLBACK
 from components.readout.config import ABTestConfig
 
-PROMOTE, CONTINUE, ROLLBACK = "promote", "continue", "rollback"
+__all__ = ["CONTINUE", "PROMOTE", "ROLLBACK", "decide", "min_units_per_arm"]
 
 
 def min_units_per_arm(cfg: ABTestConfig) -> int:

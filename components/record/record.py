@@ -14,28 +14,15 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from components.common import fs
+from components.common import fs, kfp_io
+from components.common.artifacts import Dataset, Raw, RawManifest, TrainedModel
+from components.common.errors import ConfigError
+from components.common.model import load_model
+from components.common.tracking import log_mlflow_run, resolve_tracking
 
 log = logging.getLogger(__name__)
 
-LOCAL_STORE = "mlflow"  # beside the registry folder: <registry_root>/../mlflow/
 MAX_PARAM = 500  # MLflow's limit on a parameter value's length
-
-
-def local_tracking(folder: Path) -> tuple[str, str]:
-    """(tracking URI, artifact location) of the local store in `folder`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{folder.resolve() / 'mlflow.db'}", (folder.resolve() / "artifacts").as_uri()
-
-
-def resolve_tracking(tracking_uri: str, registry_root: str) -> tuple[str, str | None] | None:
-    """The tracking URI to use and the artifact location for a new experiment: the given URI,
-    or the local store beside a local registry; None when there is neither."""
-    if tracking_uri:
-        return tracking_uri, None
-    if registry_root and not fs.is_remote(registry_root):
-        return local_tracking(Path(registry_root).parent / LOCAL_STORE)
-    return None
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, str]:
@@ -79,10 +66,10 @@ def gather(
     """What the run record holds, read from the steps' outputs."""
     from components.common.config import load_yaml
 
-    manifest = fs.read_json(fs.join(raw, "manifest.json"))
-    stats = fs.read_json(fs.join(dataset, "stats.json"))
+    manifest: RawManifest = fs.read_json(Raw.manifest(raw))
+    stats = fs.read_json(Dataset.stats(dataset))
     evaluation = fs.read_json(metrics)
-    train_metrics = fs.read_json(fs.join(model, "metrics.json"))
+    train_metrics = fs.read_json(fs.join(model, TrainedModel.METRICS))
     window = manifest.get("window") or {}
     scalars = {
         k: v
@@ -111,42 +98,6 @@ def gather(
     }
 
 
-def log_mlflow_run(
-    tracking: tuple[str, str | None],
-    experiment: str,
-    run_name: str,
-    params: dict[str, str],
-    metrics: dict[str, float],
-    tags: dict[str, str],
-    dicts: dict[str, Any],
-    files: tuple[Path, ...] = (),
-) -> dict[str, str]:
-    """One MLflow run (the experiment is created on first use); {run_id, experiment_id,
-    tracking_uri}. `dicts` are logged as JSON/YAML artifacts under their names, `files` as is."""
-    import mlflow
-    from mlflow.tracking import MlflowClient
-
-    uri, artifact_location = tracking
-    client = MlflowClient(uri)
-    found = client.get_experiment_by_name(experiment)
-    experiment_id = (
-        found.experiment_id
-        if found
-        else client.create_experiment(experiment, artifact_location=artifact_location)
-    )
-    mlflow.set_tracking_uri(uri)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-        mlflow.log_params(params)
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-        mlflow.set_tags(tags)
-        for name, value in dicts.items():
-            mlflow.log_dict(value, name)
-        for path in files:
-            mlflow.log_artifact(str(path))
-    log.info("MLflow run %s in experiment %r at %s", run.info.run_id, experiment, uri)
-    return {"run_id": run.info.run_id, "experiment_id": experiment_id, "tracking_uri": uri}
-
-
 def log_run(
     record: dict[str, Any],
     tracking: tuple[str, str | None],
@@ -172,7 +123,91 @@ def log_run(
         },
         {
             "config.yaml": record["config"],
-            "dataset_stats.json": record["stats"],
+            TrainedModel.DATASET_STATS: record["stats"],
             "evaluation.json": record["evaluation"],
         },
     )
+
+
+def artifact_uris(executor_input: dict[str, Any] | None) -> dict[str, str]:
+    """The input artifacts' URIs (gs:// on a cluster), as KFP passes them."""
+    if not executor_input:
+        return {}
+    given = executor_input.get("inputs", {}).get("artifacts", {})
+    return {
+        name: value["artifacts"][0].get("uri", "")
+        for name, value in given.items()
+        if value.get("artifacts")
+    }
+
+
+def fill_run_url(template: str, job_name: str, job_id: str) -> str:
+    try:
+        return template.format(job_name=job_name, job_id=job_id)
+    except (KeyError, IndexError, ValueError) as err:
+        raise ConfigError(
+            f"--run-url {template!r}: only {{job_name}} and {{job_id}} can be filled in ({err})"
+        ) from err
+
+
+def run(
+    raw: str,
+    dataset: str,
+    model: str,
+    metrics: str,
+    config_uri: str,
+    *,
+    registry_root: str = "",
+    tracking_uri: str = "",
+    job_name: str = "",
+    job_id: str = "",
+    run_url: str = "",
+    images: str = "{}",
+    record_out: Path,
+    executor_input: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The record step: gather the run's record from the steps' outputs, log it as an MLflow run
+    in the experiment named after the model (when there is a store), write the summary to
+    `record_out` and as the KFP run_record artifact; the summary."""
+    model_name = load_model(config_uri).name
+    record = gather(raw, dataset, model, metrics, config_uri)
+    uris = artifact_uris(executor_input) or {
+        "raw": raw,
+        "dataset": dataset,
+        "model": model,
+        "metrics": metrics,
+    }
+    tags = {f"artifact.{k}": v for k, v in uris.items()}
+    tags |= {
+        "pipeline.job_name": job_name,
+        "pipeline.job_id": job_id,
+        "pipeline.run_url": fill_run_url(run_url, job_name, job_id),
+        "code_version": code_version(),
+        "images": images,
+        "registry_root": registry_root,
+    }
+    tracking = resolve_tracking(tracking_uri, registry_root)
+    summary: dict[str, Any] = {
+        "experiment": model_name,
+        "run_name": job_name,
+        "blessed": record["blessed"],
+        "data": record["data"],
+        "metrics": record["metrics"],
+        "tags": tags,
+    }
+    if tracking is None:
+        log.warning(
+            "no MLflow tracking URI and the registry %s is not local: the run record is only "
+            "in %s; pass --tracking-uri (the pipeline's tracking_uri parameter) to keep it in "
+            "MLflow",
+            registry_root,
+            record_out,
+        )
+    else:
+        summary |= log_run(record, tracking, model_name, job_name, tags)
+    fs.write_json_atomic(record_out, summary)
+    kfp_io.write_executor_output(
+        executor_input,
+        {"run_record": {k: summary[k] for k in ("run_id", "tracking_uri") if k in summary}},
+    )
+    return summary

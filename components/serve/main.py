@@ -31,7 +31,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--registry-root", required=True, help="local folder or gs://bucket/prefix")
     parser.add_argument(
-        "--model-name", required=True, help="the registry's model (deploy.model_name)"
+        "--model-name", required=True, help="the registry's model (the config's model.name)"
     )
     parser.add_argument(
         "--log-root", type=Path, default=None, help="request logs go under it (default: none)"

@@ -2,6 +2,11 @@
 through the A/B router, with outcomes drawn from the labels, then read out and applied, round
 after round, until the readout promotes or rolls back. For local runs and tests.
 
+The readout and its decision are pluggable (`simulate(read_out=..., apply=...)`): the command
+below drives the readout and promote steps through their CLIs as the pipeline does
+(`steps_by_cli`); the tests plug in the in-memory readout (components.readout.memory) and
+promote's `apply` to run hundreds of experiments.
+
 Each unit sends `requests_per_unit` requests for records drawn at random; an answered request
 whose decision (score >= 0.5) matches the record's label converts (an outcome event of value 1)
 with probability `hit_rate`, a wrong one with `miss_rate`. So a more accurate model earns more
@@ -21,6 +26,8 @@ import datetime as dt
 import json
 import logging
 import math
+import subprocess
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,11 +37,11 @@ from typing import Any
 import numpy as np
 
 from components.common import fs, tfdata
+from components.common.artifacts import PROMOTE, ROLLBACK, Dataset, Readout, ServingLogs
 from components.common.cli import run_cli
-from components.common.config import load_section
+from components.common.errors import InputDataError, PipelineError
+from components.common.model import load_model as load_model_config
 from components.common.registry import Registry
-from components.deploy.config import DeployConfig
-from components.readout.config import ABTestConfig
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +99,9 @@ class OutcomeLog:
     in memory when `root` is None)."""
 
     def __init__(self, root: Path | None, model_name: str, name: str) -> None:
-        self.path = root / model_name / "outcomes" / "replay" / f"{name}.jsonl" if root else None
+        self.path = (
+            root / model_name / ServingLogs.OUTCOMES / "replay" / f"{name}.jsonl" if root else None
+        )
         self.events: list[dict[str, Any]] = []
         if self.path:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,61 +152,18 @@ def send(
     return dict(counts)
 
 
-def readout_in_memory(
-    cfg: ABTestConfig,
-    registry: Registry,
-    entries: list[dict[str, Any]],
-    events: list[dict[str, Any]],
-) -> dict[str, Any]:
-    """The readout of logs held in memory: the same parsing, unit summaries and decision as the
-    Beam job (pipeline.summarize_unit, stats.decide), joined with dicts. Tests use it to run
-    hundreds of simulated experiments; `test_readout_paths_agree` holds it to the Beam job."""
-    from components.readout import pipeline, stats
-
-    champion, challenger = registry.champion(), registry.challenger()
-    assert champion is not None and challenger is not None
-    key = cfg.join_on
-    outcome_sum: dict[str, float] = defaultdict(float)
-    for e in events:
-        outcome_sum[e[key]] += e["value"]
-    by_unit: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for raw in entries:
-        row = pipeline.parse_request(json.dumps(raw))
-        if row.get("challenger") == challenger["version"]:
-            by_unit[row["unit_id"]].append(
-                {**row, "outcome": outcome_sum.get(row["request_id"], 0.0)}
-            )
-    summaries = [
-        pipeline.summarize_unit(u, rows, outcome_sum.get(u, 0.0) if key == "unit_id" else None)
-        for u, rows in by_unit.items()
-    ]
-    units = [s for s in summaries if s["arm"] in pipeline.ARMS]
-    latency = {}
-    for arm in pipeline.ARMS:
-        values = [r["latency_ms"] for rows in by_unit.values() for r in rows if r["arm"] == arm]
-        if values:
-            q = np.quantile(values, [0.5, 0.99, 1.0])
-            latency[arm] = {
-                "requests": len(values),
-                "errors": sum(
-                    r["status"] == "error"
-                    for rows in by_unit.values()
-                    for r in rows
-                    if r["arm"] == arm
-                ),
-                "p50_ms": float(q[0]),
-                "p99_ms": float(q[1]),
-                "max_ms": float(q[2]),
-            }
-    result = stats.decide(cfg, units, latency)
-    result.update(champion=champion["version"], challenger=challenger["version"], read_utc="")
-    return result
+ReadOut = Callable[[int, list[dict[str, Any]], list[dict[str, Any]]], dict[str, Any]]
+"""(round, request log entries, outcome events) -> the readout's decision.json; the two lists are
+the logs kept in memory (empty when the logs are files under a log root)."""
+Apply = Callable[[int, dict[str, Any]], dict[str, Any]]
+"""(round, decision) -> what applying it moved (the promote step's record)."""
 
 
 def simulate(
     registry: Registry,
     traffic: Traffic,
-    cfg: ABTestConfig,
+    read_out: ReadOut,
+    apply: Apply,
     *,
     seed: int,
     units_per_round: int,
@@ -205,17 +171,13 @@ def simulate(
     units_per_hour: float = 600,
     requests_per_unit: int = 1,
     log_root: Path | None = None,
-    output: Path | None = None,
-    beam_args: Sequence[str] = (),
     loader: Callable[..., Any] | None = None,
     start: dt.datetime = dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
 ) -> list[dict[str, Any]]:
-    """Rounds of traffic, each followed by a readout and its decision applied, until the decision
-    is promote or roll back. With `log_root` and `output` the logs are files and the readout is
-    the Beam job (what users run); without, they stay in memory (the tests' many seeds)."""
-    from components.promote.promote import apply
-    from components.readout.readout import readout
-    from components.serve.requestlog import RequestLog, requests_glob
+    """Rounds of traffic, each followed by `read_out` and `apply` of its decision, until the
+    decision is promote or roll back. With `log_root` the logs are files (what the readout step
+    reads: `steps_by_cli`); without, they stay in memory and are handed to `read_out`."""
+    from components.serve.requestlog import RequestLog
     from components.serve.router import Router, load_model
 
     clock = SimClock(start)
@@ -238,18 +200,11 @@ def simulate(
             requests_per_unit,
             prefix=f"s{seed}-u",
         )
-        if log_root is not None and output is not None:
-            result = readout(
-                requests_glob(str(log_root), registry.model_name),
-                f"{log_root}/{registry.model_name}/outcomes/*/*.jsonl",
-                cfg,
-                registry,
-                output / f"round-{k + 1:03d}",
-                list(beam_args),
-            )
+        if log_root is not None:
+            result = read_out(k + 1, [], [])
         else:
-            result = readout_in_memory(cfg, registry, request_log.entries, outcomes.events)
-        applied = apply(result, registry)
+            result = read_out(k + 1, request_log.entries, outcomes.events)
+        applied = apply(k + 1, result)
         rounds.append(
             {
                 "round": k + 1,
@@ -259,12 +214,74 @@ def simulate(
             }
         )
         log.info("round %d: %s (%s)", k + 1, result["decision"], "; ".join(result["reasons"]))
-        if result["decision"] in ("promote", "rollback"):
+        if result["decision"] in (PROMOTE, ROLLBACK):
             break
         router.refresh()
     if log_root is not None:
         request_log.close()
     return rounds
+
+
+def round_folder(output: Path, number: int) -> Path:
+    return output / f"round-{number:03d}"
+
+
+def steps_by_cli(
+    config: str,
+    registry_root: str,
+    log_root: Path,
+    output: Path,
+    model_name: str,
+    beam_args: Sequence[str] = (),
+) -> tuple[ReadOut, Apply]:
+    """The readout and promote steps as the pipeline runs them, through their CLIs
+    (`python -m components.readout`, `python -m components.promote`): round k reads the logs
+    under `log_root` into <output>/round-k/ and applies its decision to the registry."""
+
+    def step(module: str, *args: str | Path) -> None:
+        proc = subprocess.run(
+            [sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            raise PipelineError(f"{module} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
+
+    def read_out(number: int, _requests: object, _outcomes: object) -> dict[str, Any]:
+        folder = round_folder(output, number)
+        step(
+            "components.readout",
+            "--requests",
+            ServingLogs.requests_glob(str(log_root), model_name),
+            "--outcomes",
+            ServingLogs.outcomes_glob(str(log_root), model_name),
+            "--config",
+            config,
+            "--registry-root",
+            registry_root,
+            "--output",
+            folder,
+            *beam_args,
+        )
+        return dict(fs.read_json(str(folder / Readout.DECISION)))
+
+    def apply(number: int, _decision: object) -> dict[str, Any]:
+        folder = round_folder(output, number)
+        record = folder.with_name(folder.name + ".promote.json")
+        step(
+            "components.promote",
+            "--readout",
+            folder,
+            "--config",
+            config,
+            "--registry-root",
+            registry_root,
+            "--manifest",
+            folder.with_name(folder.name + ".inferenceservice.yaml"),
+            "--record",
+            record,
+        )
+        return dict(fs.read_json(str(record)))
+
+    return read_out, apply
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -276,7 +293,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--dataset", required=True, help="dataset folder (its test split is replayed)"
     )
-    parser.add_argument("--config", required=True, help="pipeline config (abtest, deploy, train)")
+    parser.add_argument("--config", required=True, help="pipeline config (sections model, abtest)")
     parser.add_argument(
         "--registry-root", required=True, help="registry with a champion and a challenger"
     )
@@ -296,35 +313,35 @@ def _body(argv: Sequence[str] | None) -> int:
     from components.serve.router import load_model
 
     args = parse_args(argv)
-    cfg = load_section(args.config, "abtest", ABTestConfig)
-    model_name = load_section(args.config, "deploy", DeployConfig).model_name
-    label = str(fs.read_json(fs.join(args.dataset, "schema.json"))["label"])
+    model_name = load_model_config(args.config).name
+    label = str(fs.read_json(Dataset.schema(args.dataset))["label"])
     registry = Registry(args.registry_root, model_name)
     champion = registry.champion()
     if champion is None or registry.challenger() is None:
-        from components.common.errors import InputDataError
-
         raise InputDataError(
             f"{registry.base} needs a champion and a challenger to replay traffic against; run "
             "the retraining pipeline twice (the second blessed model becomes the challenger)"
         )
     features = load_model(registry, champion["version"]).kinds
     traffic = load_traffic(args.dataset, label, features)
+    read_out, apply = steps_by_cli(
+        args.config, args.registry_root, args.log_root, args.output, model_name
+    )
     rounds = simulate(
         registry,
         traffic,
-        cfg,
+        read_out,
+        apply,
         seed=args.seed,
         units_per_round=args.units_per_round,
         max_rounds=args.max_rounds,
         units_per_hour=args.units_per_hour,
         requests_per_unit=args.requests_per_unit,
         log_root=args.log_root,
-        output=args.output,
     )
     for r in rounds:
         print(json.dumps(r))
-    print(f"dashboard: {args.output / f'round-{len(rounds):03d}' / 'dashboard.html'}")
+    print(f"dashboard: {round_folder(args.output, len(rounds)) / Readout.DASHBOARD}")
     return 0
 
 

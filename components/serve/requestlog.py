@@ -23,12 +23,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from components.common import fs
+from components.common.artifacts import ServingLogs
 
 log = logging.getLogger(__name__)
-
-
-def requests_glob(log_root: str, model_name: str) -> str:
-    return f"{log_root.rstrip('/')}/{model_name}/requests/*/*.jsonl"
 
 
 class RequestLog:
@@ -41,7 +38,7 @@ class RequestLog:
         roll_seconds: float = 300.0,
     ) -> None:
         self.root = root
-        self.folder = root / model_name / "requests"
+        self.folder = root / model_name / ServingLogs.REQUESTS
         self.server_id = server_id
         self.upload_to = upload_to
         self.roll_seconds = roll_seconds

@@ -21,6 +21,7 @@ from components.common import tfdata
 from components.common.assignment import CHALLENGER, CHAMPION, Split
 from components.common.errors import InputDataError, PipelineError
 from components.common.registry import Registry
+from components.common.times import utc_now
 from components.serve.requestlog import RequestLog
 
 log = logging.getLogger(__name__)
@@ -105,10 +106,6 @@ class State:
             "challenger_percent": self.split.challenger_percent if self.split else 0,
             "experiment": self.split.experiment if self.split else None,
         }
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class Router:

@@ -4,6 +4,8 @@ from typing import Any
 
 from kfp import dsl
 
+from components.common.kfp_step import step
+
 # Image family (components/images.yaml) this step runs in.
 FAMILY = "tf-gpu"
 
@@ -13,43 +15,38 @@ def component(image: str, tfjob: dict[str, Any] | None = None) -> Any:
     platform settings a TFJob of several workers runs with (root, namespace, service account,
     GPU resource, node selector {label: value}, tolerations as taints `key[=value]:effect`)."""
     tfjob = tfjob or {}
-    launcher_flags = [
-        "--tfjob-image",
-        image,
-        "--tfjob-root",
-        tfjob.get("root", ""),
-        "--tfjob-namespace",
-        tfjob.get("namespace", "ml-pipelines"),
-        "--tfjob-service-account",
-        tfjob.get("service_account", "pipeline-runner"),
-        "--tfjob-gpu-resource",
-        tfjob.get("gpu_resource", "nvidia.com/gpu"),
-        "--tfjob-node-selector",
-        ",".join(f"{k}={v}" for k, v in sorted(tfjob.get("node_selector", {}).items())),
-        "--tfjob-tolerations",
-        ",".join(tfjob.get("tolerations", [])),
-    ]
 
-    @dsl.container_component
+    @step(
+        image,
+        "components.train",
+        flags={"model": "output"},
+        extra={
+            "tfjob-image": image,
+            "tfjob-root": tfjob.get("root", ""),
+            "tfjob-namespace": tfjob.get("namespace", "ml-pipelines"),
+            "tfjob-service-account": tfjob.get("service_account", "pipeline-runner"),
+            "tfjob-gpu-resource": tfjob.get("gpu_resource", "nvidia.com/gpu"),
+            "tfjob-node-selector": ",".join(
+                f"{k}={v}" for k, v in sorted(tfjob.get("node_selector", {}).items())
+            ),
+            "tfjob-tolerations": ",".join(tfjob.get("tolerations", [])),
+        },
+    )
     def train(
-        dataset: dsl.Input[dsl.Dataset], config: str, workers: int, model: dsl.Output[dsl.Model]
+        dataset: dsl.Input[dsl.Dataset],
+        config: str,
+        model: dsl.Output[dsl.Model],
+        workers: int = 1,
     ):
         """Train the model the config declares and export a SavedModel that takes raw
-        records; with workers > 1, as a Kubeflow Training Operator TFJob."""
-        return dsl.ContainerSpec(
-            image=image,
-            command=["python", "-m", "components.train"],
-            args=[
-                "--dataset",
-                dataset.path,
-                "--config",
-                config,
-                "--output",
-                model.path,
-                "--workers",
-                workers,
-                *launcher_flags,
-            ],
-        )
+        records; with workers > 1, as a Kubeflow Training Operator TFJob.
+
+        Args:
+            dataset: dataset folder (train/, eval/ shards)
+            config: pipeline config YAML (section: train)
+            model: model folder to create: saved_model/, history.json, metrics.json
+            workers: 1: train here. N > 1: create a TFJob of N workers running this command,
+                wait, and copy the chief's model to the model output
+        """
 
     return train

@@ -4,29 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
-import yaml
-
-from components.common import fs
+from components.common import interface
 from components.common.cli import run_cli
-from components.common.config import load_section
-from components.common.errors import ConfigError
-from components.train.config import TrainConfig
+from components.train import executor
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m components.train", description=__doc__)
-    parser.add_argument("--dataset", required=True, help="dataset folder (train/, eval/ shards)")
-    parser.add_argument("--config", required=True, help="pipeline config YAML (section: train)")
-    parser.add_argument(
-        "--output",
-        required=True,
-        type=Path,
-        help="model folder to create: saved_model/, history.json, metrics.json",
-    )
+    """The flags components/train/component.py declares, and the CLI's own: resumable
+    checkpoints, the TFJob's settings (platform values the pipeline fills in) and overrides."""
+    parser = interface.parser("components.train", __doc__)
     parser.add_argument(
         "--checkpoint-dir",
         default=None,
@@ -40,14 +28,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "TFJob's chief hands the model to its launcher",
     )
     tfjob = parser.add_argument_group(
-        "several workers (a Kubeflow Training Operator TFJob; components/train/tfjob.py)"
-    )
-    tfjob.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        help="1: train here. N > 1: create a TFJob of N workers running this command, wait, "
-        "and copy the chief's model to --output",
+        "several workers (--workers > 1: a Kubeflow Training Operator TFJob; "
+        "components/train/tfjob.py)"
     )
     tfjob.add_argument("--tfjob-image", default="", help="the workers' image")
     tfjob.add_argument("--tfjob-root", default="", help="gs:// folder for checkpoints and model")
@@ -79,72 +61,38 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _body(argv: Sequence[str] | None) -> int:
     args = parse_args(argv)
-    cfg = load_section(args.config, "train", TrainConfig)
-    overrides: dict[str, object] = {}
-    for item in args.set:
-        path, sep, value = item.partition("=")
-        if not sep or not path:
-            raise ConfigError(f"--set {item!r}: expected PATH=VALUE, e.g. head.dropout=0.2")
-        overrides[path] = yaml.safe_load(value)
-    if args.epochs is not None:
-        overrides["epochs"] = args.epochs
-    if overrides:
-        try:
-            cfg = cfg.with_overrides(overrides)
-        except (KeyError, IndexError, ValueError) as err:
-            raise ConfigError(f"{args.config}: --set: {err}") from err
+    cfg = executor.load_config(args.config, args.set, args.epochs)
     if args.workers > 1:
-        return _launch_tfjob(args)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from components.train.trainer import train
-
-    checkpoints = args.checkpoint_dir or str(
-        args.output.with_name(args.output.name + ".checkpoints")
+        settings = executor.tfjob_settings(
+            image=args.tfjob_image,
+            root=args.tfjob_root,
+            namespace=args.tfjob_namespace,
+            service_account=args.tfjob_service_account,
+            gpus_per_worker=args.tfjob_gpus,
+            gpu_resource=args.tfjob_gpu_resource,
+            node_selector=args.tfjob_node_selector,
+            tolerations=args.tfjob_tolerations,
+        )
+        launched = executor.launch_tfjob(
+            args.dataset,
+            args.config,
+            args.output,
+            args.workers,
+            settings,
+            args.set,
+            args.tfjob_timeout,
+            args.dry_run,
+        )
+        if launched is not None:
+            print(json.dumps({"output": str(args.output), **launched}))
+        return 0
+    best = executor.train_here(
+        args.dataset, cfg, args.output, args.checkpoint_dir, args.publish_uri
     )
-    best = train(args.dataset, cfg, args.output, checkpoints)
-    if args.publish_uri and (args.output / "saved_model").exists():
-        from components.train.tfjob import DONE
-
-        fs.upload_tree(args.output, args.publish_uri)
-        fs.write_marker(fs.join(args.publish_uri, DONE), "ok\n")  # written last
     print(json.dumps({"output": str(args.output), **best}))
     # name=value lines: what Katib's StdOut metrics collector reads from a trial.
     for name, value in sorted(best.items()):
         print(f"{name}={value}")
-    return 0
-
-
-def _launch_tfjob(args: argparse.Namespace) -> int:
-    from components.train import tfjob
-
-    if not args.tfjob_image or not args.tfjob_root.startswith("gs://"):
-        raise ConfigError(
-            "--workers > 1 needs --tfjob-image and a gs:// --tfjob-root (the workers' shared "
-            "checkpoints and the chief's model)"
-        )
-    settings = tfjob.TFJobSettings(
-        image=args.tfjob_image,
-        root=args.tfjob_root,
-        namespace=args.tfjob_namespace,
-        service_account=args.tfjob_service_account,
-        gpus_per_worker=args.tfjob_gpus,
-        gpu_resource=args.tfjob_gpu_resource,
-        node_selector=tfjob.parse_labels(args.tfjob_node_selector),
-        tolerations=tfjob.parse_taints(args.tfjob_tolerations),
-    )
-    name = tfjob.job_name(str(args.output.resolve()))
-    worker = tfjob.worker_args(args.dataset, args.config, name, settings, args.set)
-    job = tfjob.manifest(name, args.workers, worker, settings)
-    tfjob.run(job, args.tfjob_timeout, dry_run=args.dry_run)
-    if args.dry_run:
-        return 0
-    published = f"{settings.root.rstrip('/')}/{name}/model"
-    if not fs.exists(fs.join(published, tfjob.DONE)):
-        raise ConfigError(f"the TFJob succeeded but {published} has no {tfjob.DONE} marker")
-    with fs.staged_dir(args.output) as stage:
-        files = fs.download_tree(published, stage)
-        (stage / tfjob.DONE).unlink(missing_ok=True)
-    print(json.dumps({"output": str(args.output), "tfjob": name, "files": files}))
     return 0
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from components.common import fs
+from components.common.artifacts import Dataset, TrainedModel
 from components.common.errors import InputDataError
 from components.common.tfdata import (
     TF_TYPES,
@@ -25,7 +26,6 @@ from components.train.config import SamplerConfig, TrainConfig
 
 log = logging.getLogger(__name__)
 
-SAVED_MODEL = "saved_model"
 SERVING_SIGNATURE = "serving_default"
 SERVING_OUTPUT = "probability"
 
@@ -164,9 +164,9 @@ def learning_rate(cfg: TrainConfig, steps_per_epoch: int) -> Any:
 
 
 def _train_stats(dataset_dir: str) -> dict[str, Any]:
-    uri = fs.join(dataset_dir, "stats.json")
+    uri = Dataset.stats(dataset_dir)
     if not fs.exists(uri):
-        raise InputDataError(f"{dataset_dir}: no stats.json; run the dataset step first")
+        raise InputDataError(f"{dataset_dir}: no {Dataset.STATS}; run the dataset step first")
     stats = fs.read_json(uri)
     return dict(stats) | {"train": stats["splits"]["train"]}
 
@@ -301,20 +301,20 @@ def train(
         import tempfile
 
         with tempfile.TemporaryDirectory() as scratch:
-            export_saved_model(model, types, Path(scratch) / SAVED_MODEL)
+            export_saved_model(model, types, Path(scratch) / TrainedModel.SAVED_MODEL)
         log.info("not the chief worker: the chief publishes the model")
         return best
     with fs.staged_dir(output) as stage:
-        export_saved_model(model, types, stage / SAVED_MODEL)
-        fs.write_json_atomic(stage / "history.json", hist)
-        fs.write_json_atomic(stage / "train_config.json", cfg.model_dump())
-        fs.write_json_atomic(stage / "metrics.json", best)
+        export_saved_model(model, types, stage / TrainedModel.SAVED_MODEL)
+        fs.write_json_atomic(stage / TrainedModel.HISTORY, hist)
+        fs.write_json_atomic(stage / TrainedModel.TRAIN_CONFIG, cfg.model_dump())
+        fs.write_json_atomic(stage / TrainedModel.METRICS, best)
         # The statistics of the data this model learned from travel with it (a later dataset is
         # compared with them once this model serves).
-        stats_uri = fs.join(dataset_dir, "stats.json")
-        fs.write_json_atomic(stage / "dataset_stats.json", fs.read_json(stats_uri))
+        stats = fs.read_json(Dataset.stats(dataset_dir))
+        fs.write_json_atomic(stage / TrainedModel.DATASET_STATS, stats)
         fs.write_json_atomic(
-            stage / "signature.json",
+            stage / TrainedModel.SIGNATURE,
             {
                 "signature": SERVING_SIGNATURE,
                 "inputs": dict(types),
@@ -322,5 +322,5 @@ def train(
                 "tensorflow": tf.__version__,
             },
         )
-    log.info("exported %s (%s)", output / SAVED_MODEL, json.dumps(best))
+    log.info("exported %s (%s)", output / TrainedModel.SAVED_MODEL, json.dumps(best))
     return best

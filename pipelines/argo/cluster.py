@@ -13,7 +13,8 @@ from typing import Any
 
 import yaml
 
-from pipelines.argo.compile import ARTIFACT_REPOSITORIES, PART_OF
+from pipelines.argo.compile import ARTIFACT_REPOSITORIES
+from pipelines.catalog import PART_OF
 from pipelines.platform import Platform
 
 # The same key layout infra/terraform gives the controller-wide repository.

@@ -1,39 +1,35 @@
 """Compile KFP v2 IR into native Argo Workflows: a WorkflowTemplate per component, a Workflow per
-pipeline that uses them by templateRef, and a CronWorkflow for recurring runs.
+pipeline that uses them by templateRef, and a CronWorkflow for recurring runs. Sub-DAGs
+(dsl.If/dsl.Else, dsl.ParallelFor, dsl.ExitHandler) become DAG templates of the Workflow; the
+output of a dsl.OneOf, a conditional output artifact of its DAG template.
 
 KFP's own Argo path needs its driver, launcher and metadata store; this one emits plain Argo that
-runs on any cluster with the Argo controller. Every object passes through hera's models (generated
-from Argo's schema) and must come back unchanged, so a field Argo does not know cannot slip out.
-An IR feature outside the supported set stops the compile with the feature and the task named.
+runs on any cluster with the Argo controller. Placeholders and conditions are translated by
+`translate`; every object passes through hera's models (`validate.strict`) and must come back
+unchanged, so a field Argo does not know cannot slip out. An IR feature outside the supported set
+stops the compile with the feature and the task named.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pipelines import ir
+from pipelines.argo import CompileError, translate
+from pipelines.argo.validate import strict
+from pipelines.catalog import IMAGE_UID, PART_OF, Schedule
+from pipelines.ir.placeholders import EXECUTOR_OUTPUT
 from pipelines.platform import Platform
 
 TEMPLATE = "main"  # the one template inside each component's WorkflowTemplate
 IN_DIR, OUT_DIR = "/tmp/inputs", "/tmp/outputs"
-EXECUTOR_OUTPUT = "executor-output"  # KFP executor output (artifact metadata, e.g. metrics)
-PART_OF = {"app.kubernetes.io/part-of": "retrain-pipelines"}
 ARTIFACT_REPOSITORIES = "artifact-repositories"
 # Exit code our components use for bad input or config (components.common.cli): never retried.
 USER_ERROR_EXIT = 2
-SCHEDULE_TIME_WORKFLOW = "{{workflow.creationTimestamp}}"
-SCHEDULE_TIME_CRON = "{{workflow.scheduledTime}}"
-
-
-class CompileError(ir.IRError):
-    """The IR uses something the Argo backend does not support; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -48,24 +44,12 @@ class Defaults:
     workflow_deadline_seconds: int = 24 * 3600
     ttl_after_success_seconds: int = 24 * 3600
     ttl_after_failure_seconds: int = 7 * 24 * 3600
-    run_as_user: int = 10001  # the images' non-root user (images/base.Dockerfile)
+    run_as_user: int = IMAGE_UID
     cpu_request: str = "250m"
     memory_request: str = "512Mi"
     cpu_limit: str = "1"
     memory_limit: str = "2Gi"
     cron_starting_deadline_seconds: int = 3600
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """When a recurring run starts: a 5-field cron in an explicit time zone."""
-
-    cron: str
-    timezone: str = "Etc/UTC"
-
-    @property
-    def kfp_cron(self) -> str:
-        return f"0 {self.cron}"  # KFP's cron has a seconds field
 
 
 @dataclass
@@ -75,105 +59,6 @@ class Bundle:
     templates: dict[str, dict[str, Any]]  # WorkflowTemplate name -> object
     workflow: dict[str, Any]
     cron: dict[str, Any] | None
-
-
-# ---- placeholders ------------------------------------------------------------------------------
-
-_PLACEHOLDER = re.compile(r"\{\{\$[^{}]*\}\}")
-_IO = re.compile(
-    r"^\{\{\$\.(inputs|outputs)\.(parameters|artifacts)\['([^']+)'\]"
-    r"(?:\.(path|uri|output_file|metadata))?\}\}$"
-)
-_JOB_PLACEHOLDERS = {
-    "{{$.pipeline_job_name}}": "{{workflow.name}}",
-    "{{$.pipeline_job_resource_name}}": "{{workflow.name}}",
-    "{{$.pipeline_job_uuid}}": "{{workflow.uid}}",
-    "{{$.pipeline_job_create_time_utc}}": "{{workflow.creationTimestamp}}",
-}
-SCHEDULE_PLACEHOLDER = "{{$.pipeline_job_schedule_time_utc}}"
-
-
-def job_placeholders(text: str, schedule_time: str, where: str) -> str:
-    """Pipeline-job placeholders in a task argument, as Argo workflow variables."""
-    mapping = {**_JOB_PLACEHOLDERS, SCHEDULE_PLACEHOLDER: schedule_time}
-
-    def one(match: re.Match[str]) -> str:
-        if match.group(0) not in mapping:
-            raise CompileError(f"{where}: placeholder {match.group(0)} has no Argo equivalent")
-        return mapping[match.group(0)]
-
-    return _PLACEHOLDER.sub(one, text)
-
-
-def _container_placeholder(placeholder: str, component: dict[str, Any], where: str) -> str:
-    if placeholder == "{{$}}":
-        return json.dumps(_executor_input(component), sort_keys=True)
-    if placeholder == "{{$.outputs.output_file}}":
-        return f"{{{{outputs.artifacts.{EXECUTOR_OUTPUT}.path}}}}"
-    if placeholder in _JOB_PLACEHOLDERS:
-        return _JOB_PLACEHOLDERS[placeholder]
-    match = _IO.match(placeholder)
-    if match:
-        direction, kind, name, attr = match.groups()
-        section = component.get(
-            "inputDefinitions" if direction == "inputs" else "outputDefinitions", {}
-        ).get(kind, {})
-        if name not in section:
-            raise CompileError(f"{where}: placeholder {placeholder} names unknown '{name}'")
-        if kind == "parameters" and direction == "inputs" and attr is None:
-            return f"{{{{inputs.parameters.{name}}}}}"
-        if kind == "parameters" and direction == "outputs" and attr == "output_file":
-            return f"{{{{outputs.parameters.{name}.path}}}}"
-        if kind == "artifacts" and attr == "path":
-            return f"{{{{{direction}.artifacts.{name}.path}}}}"
-    raise CompileError(
-        f"{where}: placeholder {placeholder} is not supported by the Argo backend "
-        "(supported: input parameters, artifact paths, output parameter files, {{$}}, "
-        "the executor output file, pipeline job name/uuid/create time)"
-    )
-
-
-def _executor_input(component: dict[str, Any]) -> dict[str, Any]:
-    """KFP's executor input as far as it is known before the pod runs: where outputs go.
-
-    Parameter values are passed on the command line, not here: Argo substitutes text without
-    JSON escaping, so a string value could break the document.
-    """
-    inputs = component.get("inputDefinitions", {})
-    outputs = component.get("outputDefinitions", {})
-
-    def runtime(direction: str, name: str, definition: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "artifacts": [
-                {
-                    "name": name,
-                    "uri": f"{{{{{direction}.artifacts.{name}.path}}}}",
-                    "metadata": {},
-                    "type": {"schemaTitle": definition["artifactType"]["schemaTitle"]},
-                }
-            ]
-        }
-
-    return {
-        "inputs": {
-            "artifacts": {
-                n: runtime("inputs", n, d) for n, d in inputs.get("artifacts", {}).items()
-            },
-        },
-        "outputs": {
-            "artifacts": {
-                n: runtime("outputs", n, d) for n, d in outputs.get("artifacts", {}).items()
-            },
-            "parameters": {
-                n: {"outputFile": f"{{{{outputs.parameters.{n}.path}}}}"}
-                for n in outputs.get("parameters", {})
-            },
-            "outputFile": f"{{{{outputs.artifacts.{EXECUTOR_OUTPUT}.path}}}}",
-        },
-    }
-
-
-# ---- the compiler ------------------------------------------------------------------------------
 
 
 class ArgoCompiler:
@@ -215,7 +100,7 @@ class ArgoCompiler:
                 "labels": self._labels(),
                 "annotations": self._annotations(),
             },
-            "spec": self._workflow_spec(SCHEDULE_TIME_WORKFLOW),
+            "spec": self._workflow_spec(translate.SCHEDULE_TIME_WORKFLOW),
         }
         cron = None
         if self.schedule is not None:
@@ -237,7 +122,7 @@ class ArgoCompiler:
                     "successfulJobsHistoryLimit": 3,
                     "failedJobsHistoryLimit": 5,
                     "workflowMetadata": {"labels": self._labels()},
-                    "workflowSpec": self._workflow_spec(SCHEDULE_TIME_CRON),
+                    "workflowSpec": self._workflow_spec(translate.SCHEDULE_TIME_CRON),
                 },
             }
         return Bundle(
@@ -372,11 +257,6 @@ class ArgoCompiler:
                     raise CompileError(
                         f"task '{name}': a dsl.ExitHandler nested in a sub-DAG is not supported"
                     )
-                if component["dag"].get("outputs"):
-                    raise CompileError(
-                        f"task '{name}': outputs of a sub-DAG (dsl.Collected, outputs of "
-                        "dsl.If/dsl.OneOf) are not supported by the Argo backend"
-                    )
                 out.append(
                     self._dag_template(
                         self.template_name(comp_name), component, inner, schedule_time
@@ -407,6 +287,9 @@ class ArgoCompiler:
                 for task in ir.topological(tasks)
             ]
         }
+        outputs = _dag_outputs(component.get("dag", {}).get("outputs", {}), f"sub-DAG '{name}'")
+        if outputs and not is_root:
+            template["outputs"] = outputs
         return template
 
     def _dag_task(
@@ -460,7 +343,7 @@ class ArgoCompiler:
                 value = upstream(src["taskOutputParameter"], "parameters", "outputParameterKey")
             elif "runtimeValue" in src:
                 constant = src["runtimeValue"]["constant"]
-                value = job_placeholders(
+                value = translate.job_placeholders(
                     ir.render_parameter(constant), schedule_time, f"{where}, input '{pname}'"
                 )
             else:
@@ -495,9 +378,8 @@ class ArgoCompiler:
                 value = upstream(src["taskOutputArtifact"], "artifacts", "outputArtifactKey")
             else:
                 raise CompileError(
-                    f"{where}: input artifact '{aname}' comes from {sorted(src)} (importer, "
-                    "pipeline artifact input or a sub-DAG output), which the Argo backend "
-                    "does not support"
+                    f"{where}: input artifact '{aname}' comes from {sorted(src)} (importer or "
+                    "pipeline artifact input), which the Argo backend does not support"
                 )
             artifacts.append({"name": aname, "from": value})
         if parameters or artifacts:
@@ -516,27 +398,8 @@ class ArgoCompiler:
             out["depends"] = " && ".join(f"{d}.Succeeded" for d in sorted(depends))
         condition = task.get("triggerPolicy", {}).get("condition")
         if condition:
-            out["when"] = self._when(condition, component, sources, where)
+            out["when"] = translate.when(condition, component, sources, where)
         return out
-
-    def _when(
-        self, condition: str, component: dict[str, Any], sources: dict[str, str], where: str
-    ) -> str:
-        """A KFP trigger condition (CEL) as an Argo `when` (govaluate) over what feeds it."""
-        types = component.get("inputDefinitions", {}).get("parameters", {})
-
-        def ref(match: re.Match[str]) -> str:
-            key = match.group(1)
-            if key not in sources:
-                raise CompileError(f"{where}: condition reads '{key}', which is not an input")
-            kind = types.get(key, {}).get("parameterType", "STRING")
-            return f"'{sources[key]}'" if kind == "STRING" else sources[key]
-
-        text = re.sub(r"inputs\.parameter_values\['([^']+)'\]", ref, condition)
-        text = re.sub(r"\b(?:int|double)\(", "(", text)
-        if re.search(r"\b[a-z_]+\(", text.replace("{{", "").replace("}}", "")):
-            raise CompileError(f"{where}: condition {condition!r} calls a function Argo lacks")
-        return text
 
     # ---- component templates -------------------------------------------------------------------
     def _collect_retry(self, dag: dict[str, Any], prefix: str) -> None:
@@ -612,27 +475,11 @@ class ArgoCompiler:
             raise CompileError(f"{where}: container settings {unknown} are not supported")
 
         def text(value: Any) -> str:
-            if not isinstance(value, str):
-                raise CompileError(
-                    f"{where}: structured placeholder {json.dumps(value)[:60]} (IfPresent/Concat) "
-                    "is not supported by the Argo backend"
-                )
-            if value.startswith("{") and not value.startswith("{{"):
-                raise CompileError(
-                    f"{where}: structured placeholder {value[:60]!r} (IfPresent/Concat) is not "
-                    "supported by the Argo backend"
-                )
-            return _PLACEHOLDER.sub(
-                lambda m: _container_placeholder(m.group(0), component, where), value
-            )
+            return translate.container_text(value, component, where)
 
         command = [text(a) for a in container_ir.get("command", [])]
         args = [text(a) for a in container_ir.get("args", [])]
-        uses_executor_output = any(
-            p in a
-            for a in container_ir.get("command", []) + container_ir.get("args", [])
-            for p in ("{{$}}", "{{$.outputs.output_file}}")
-        )
+        uses_executor_output = translate.uses_executor_output(container_ir)
         env = [{"name": "HOME", "value": "/tmp"}]  # caches go to the writable /tmp, not /
         env += [
             {"name": e["name"], "value": text(e.get("value", ""))}
@@ -785,6 +632,47 @@ class ArgoCompiler:
             )
 
 
+def _dag_outputs(outputs: dict[str, Any], where: str) -> dict[str, Any]:
+    """A sub-DAG's outputs as the outputs of its DAG template, each from the task of the DAG that
+    produced it. Several selectors (dsl.OneOf over the branches of dsl.If/dsl.Elif/dsl.Else, of
+    which one ran) become Argo's conditional output: an expression that takes the first selector
+    whose task succeeded, the last one otherwise, as KFP's driver takes the first that ran."""
+    out: dict[str, Any] = {}
+    artifacts = []
+    for name, spec in sorted(outputs.get("artifacts", {}).items()):
+        selectors = spec.get("artifactSelectors", [])
+        if not selectors:
+            raise CompileError(f"{where}: output artifact '{name}' has no artifactSelectors")
+        if len(selectors) == 1:
+            task, key = selectors[0]["producerSubtask"], selectors[0]["outputArtifactKey"]
+            artifacts.append(
+                {"name": name, "from": f"{{{{tasks.{task}.outputs.artifacts.{key}}}}}"}
+            )
+            continue
+
+        def artifact(selector: dict[str, str]) -> str:
+            return (
+                f"tasks['{selector['producerSubtask']}'].outputs.artifacts"
+                f"['{selector['outputArtifactKey']}']"
+            )
+
+        expression = artifact(selectors[-1])
+        for selector in reversed(selectors[:-1]):
+            expression = (
+                f"tasks['{selector['producerSubtask']}'].status == 'Succeeded' ? "
+                f"{artifact(selector)} : {expression}"
+            )
+        artifacts.append({"name": name, "fromExpression": expression})
+    if artifacts:
+        out["artifacts"] = artifacts
+    if outputs.get("parameters"):
+        raise CompileError(
+            f"{where}: output parameters of a sub-DAG (dsl.OneOf over parameters, "
+            "dsl.Collected) are not supported by the Argo backend"
+        )
+    return out
+
+
 def _constant(setting: dict[str, Any], plain: str, parameter: str, where: str) -> str:
     if setting.get(plain):
         return str(setting[plain])
@@ -792,65 +680,6 @@ def _constant(setting: dict[str, Any], plain: str, parameter: str, where: str) -
     if value is None:
         raise CompileError(f"{where}: {parameter} set from a pipeline parameter is not supported")
     return str(value)
-
-
-# ---- strict round trip through hera's models ----------------------------------------------------
-
-
-def strict(obj: dict[str, Any]) -> dict[str, Any]:
-    """`obj` parsed by hera's model for its kind and dumped again; any difference is an error.
-
-    hera's models are generated from Argo's schema, so a misspelt or unknown field (which the
-    models would drop) or a wrong type fails here instead of on the cluster.
-    """
-    from hera.workflows import models
-    from pydantic import BaseModel, ValidationError
-
-    kinds: dict[str, type[BaseModel]] = {
-        "Workflow": models.Workflow,
-        "WorkflowTemplate": models.WorkflowTemplate,
-        "CronWorkflow": models.CronWorkflow,
-        "ClusterWorkflowTemplate": models.ClusterWorkflowTemplate,
-    }
-    kind = obj.get("kind")
-    if kind not in kinds:
-        raise CompileError(f"not an Argo object: kind {kind!r}")
-
-    try:
-        model = kinds[kind].model_validate(obj)
-    except ValidationError as err:
-        raise CompileError(f"{kind} does not fit Argo's schema: {err}") from err
-    dumped = model.model_dump(by_alias=True, exclude_none=True, exclude_unset=True, mode="json")
-    problems = list(_differences(obj, dumped, kind))
-    if problems:
-        raise CompileError(f"{kind} has fields Argo's schema does not know: {problems[:5]}")
-    return obj
-
-
-def _differences(given: Any, parsed: Any, path: str) -> Any:
-    if isinstance(given, dict) and isinstance(parsed, dict):
-        for key in given:
-            if key not in parsed:
-                yield f"{path}.{key}"
-            else:
-                yield from _differences(given[key], parsed[key], f"{path}.{key}")
-    elif isinstance(given, list) and isinstance(parsed, list):
-        if len(given) != len(parsed):
-            yield f"{path}: list length"
-        for i, (a, b) in enumerate(zip(given, parsed, strict=False)):
-            yield from _differences(a, b, f"{path}[{i}]")
-    elif given != parsed and not (isinstance(given, int | float) and str(given) == str(parsed)):
-        yield f"{path}: {given!r} became {parsed!r}"
-
-
-# ---- files ---------------------------------------------------------------------------------------
-
-
-def dump_yaml(objects: list[dict[str, Any]], header: str) -> str:
-    body = "---\n".join(
-        yaml.safe_dump(o, sort_keys=False, width=100, allow_unicode=True) for o in objects
-    )
-    return f"# {header}\n# Generated by `make compile` from the KFP IR; do not edit.\n{body}"
 
 
 def compile_ir(

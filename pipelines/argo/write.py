@@ -3,26 +3,15 @@ and the plain objects they need. Reads the KFP IR the KFP backend wrote under th
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
-from components.common.config import load_section
-from components.deploy.config import DeployConfig
-from pipelines import catalog, platform, serving
-from pipelines.argo import cluster
-from pipelines.argo.compile import CompileError, Schedule, compile_ir, dump_yaml
-
-DEFAULT_CONFIG = "config/reviews.yaml"
-
-
-def _write(path: Path, objects: list[dict[str, Any]], header: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(dump_yaml(objects, header))
-    os.replace(tmp, path)
-    return path
+from pipelines import catalog, platform
+from pipelines.argo import CompileError, cluster
+from pipelines.argo.compile import compile_ir
+from pipelines.argo.dump import write_yaml
 
 
 def write_manifests(
@@ -36,9 +25,7 @@ def write_manifests(
     written = []
     for name in names:
         schedule = catalog.SCHEDULES.get(name)
-        bundle = compile_ir(
-            root / "kfp" / f"{name}.yaml", settings, Schedule(*schedule) if schedule else None
-        )
+        bundle = compile_ir(root / "kfp" / f"{name}.yaml", settings, schedule)
         for template, obj in bundle.templates.items():
             if template in library and library[template] != obj:
                 raise CompileError(
@@ -48,14 +35,14 @@ def write_manifests(
             library[template], owner[template] = obj, name
         argo = root / "argo"
         written.append(
-            _write(argo / f"{name}.yaml", [bundle.workflow], f"Workflow '{name}': argo submit")
+            write_yaml(argo / f"{name}.yaml", [bundle.workflow], f"Workflow '{name}': argo submit")
         )
-        if bundle.cron:
+        if bundle.cron and schedule:
             written.append(
-                _write(
+                write_yaml(
                     argo / f"{name}-cron.yaml",
                     [bundle.cron],
-                    f"CronWorkflow '{name}': recurring runs ({schedule})",
+                    f"CronWorkflow '{name}': recurring runs ({astuple(schedule)})",
                 )
             )
     templates = root / "argo" / "templates"
@@ -64,7 +51,7 @@ def write_manifests(
         path.unlink()
     for name in sorted(library):
         written.append(
-            _write(
+            write_yaml(
                 templates / f"{name}.yaml",
                 [library[name]],
                 f"Component '{name}' of the template library; install once per namespace",
@@ -72,15 +59,6 @@ def write_manifests(
         )
     for file_name, objects in cluster.objects(settings).items():
         written.append(
-            _write(root / "cluster" / file_name, objects, "What the Argo workflows need")
+            write_yaml(root / "cluster" / file_name, objects, "What the Argo workflows need")
         )
-    # The A/B model server of the default config's model (engine-independent; kubectl apply).
-    deploy_cfg = load_section(str(catalog.REPO_ROOT / DEFAULT_CONFIG), "deploy", DeployConfig)
-    written.append(
-        _write(
-            root / "serving" / "ab-router.yaml",
-            serving.objects(settings, deploy_cfg),
-            f"The A/B model server of {DEFAULT_CONFIG}: kubectl apply -f manifests/serving/",
-        )
-    )
     return written

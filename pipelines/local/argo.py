@@ -2,7 +2,8 @@
 
 DAG tasks in dependency order (`depends`/`dependencies`, fail-fast), parameters, artifacts passed
 through a local folder standing in for the artifact repository (keys from the repository's own
-`keyFormat`), `when`, `withItems`/`withParam`, `retryStrategy` with its backoff and expression,
+`keyFormat`), `when`, `withItems`/`withParam`, a DAG's output artifacts (`from`, and
+`fromExpression` choosing the branch that ran), `retryStrategy` with its backoff and expression,
 and `onExit`. Container templates run as subprocesses with the same command and arguments as in
 the pod; images, pod security, resources and node selection are cluster matters and are not
 simulated. Used to prove the compiled Argo files run, and to compare them with the KFP IR runner.
@@ -10,22 +11,21 @@ simulated. Used to prove the compiled Argo files run, and to compare them with t
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import re
 import shutil
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from components.common.times import stamp
 from pipelines import ir
-from pipelines.argo.compile import EXECUTOR_OUTPUT
+from pipelines.ir.placeholders import EXECUTOR_OUTPUT
 from pipelines.local import process
-from pipelines.local.runner import Artifact, TaskFailed, TaskResult
+from pipelines.local.results import Artifact, TaskFailed, TaskResult, run_uid, take_metadata
 
 _VAR = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _DEPENDS = re.compile(r"([A-Za-z0-9][\w-]*)(?:\.(\w+))?")
@@ -85,11 +85,11 @@ class ArgoLocalRunner:
         self.repository = repository_root
         # A given scheduled time stands for the run's time in both variables the compiled files
         # derive the data window from (Workflow: creationTimestamp; CronWorkflow: scheduledTime).
-        created = scheduled_time or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        created = scheduled_time or stamp()
         self.globals = {
             "workflow.name": run_dir.name,
             "workflow.namespace": workflow.get("metadata", {}).get("namespace", "default"),
-            "workflow.uid": str(uuid.uuid5(uuid.NAMESPACE_URL, str(run_dir.resolve()))),
+            "workflow.uid": run_uid(run_dir),
             "workflow.creationTimestamp": created,
             "workflow.scheduledTime": scheduled_time or created,
             "workflow.serviceAccountName": self.spec.get("serviceAccountName", "default"),
@@ -215,7 +215,35 @@ class ArgoLocalRunner:
             if outcome.status == "failed":  # failFast: nothing new starts after a failure
                 result.status = "failed"
                 raise self.failure or TaskFailed(task_key, Path(outcome.log or "-"), 1)
+        self._dag_outputs(template, scope, result, key)
         return result
+
+    def _dag_outputs(
+        self, template: dict[str, Any], scope: _Scope, result: TaskResult, key: str
+    ) -> None:
+        """A DAG template's outputs, as the controller sets them when the DAG succeeded: each
+        artifact `from` a task's output, or `fromExpression` over its tasks (`tasks['a'].status`
+        is the task's phase, Skipped included; only the branch of `?:` taken is evaluated)."""
+        outputs = template.get("outputs", {})
+        if outputs.get("parameters"):
+            raise ArgoRunError(f"'{key}': output parameters of a DAG are not supported locally")
+        for a in outputs.get("artifacts", []):
+            if "from" in a:
+                path = self._artifact_ref(a, scope, key)
+            elif "fromExpression" in a:
+                names = {"tasks": {n: _expression_view(t) for n, t in scope.tasks.items()}}
+                value = ir.evaluate_expression(a["fromExpression"], names, {})
+                if not isinstance(value, Artifact):
+                    raise ArgoRunError(
+                        f"'{key}': output artifact '{a['name']}': fromExpression "
+                        f"{a['fromExpression']!r} gave {value!r}, which is not an artifact"
+                    )
+                path = Path(value.uri)
+            else:
+                raise ArgoRunError(
+                    f"'{key}': DAG output artifact '{a['name']}' needs `from` or `fromExpression`"
+                )
+            result.artifacts[a["name"]] = Artifact(a["name"], str(path), a["name"])
 
     def _order(self, tasks: dict[str, dict[str, Any]], key: str) -> list[str]:
         deps: dict[str, set[str]] = {}
@@ -434,8 +462,6 @@ class ArgoLocalRunner:
                 )
         self.done += 1
         label = f"[{self.done}/{self.total}] {display}"
-        print(f"{label}: running", flush=True)
-        log_path = task_dir / "log.txt"
         strategy = template.get("retryStrategy") or {}
         backoff = strategy.get("backoff") or {}
 
@@ -456,41 +482,24 @@ class ArgoLocalRunner:
                 wait = min(wait, process.seconds(backoff["cap"]))
             return wait
 
-        def attempt(n: int) -> process.Attempt:
-            for child in out_dir.iterdir():  # a retry starts from empty outputs, as a new pod
+        def fresh_outputs() -> None:  # a retry starts from empty outputs, as a new pod
+            for child in out_dir.iterdir():
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
-            return process.run_step(
-                argv,
-                cwd=self.cwd,
-                env=process.step_env(self.cwd, env_extra),
-                log_path=log_path,
-                label=label,
-                display=display,
-                stream_logs=self.stream_logs,
-                append=n > 0,
-            )
 
-        last, attempts = process.with_retries(
-            attempt,
-            retries=int(strategy.get("limit", 0)),
-            should_retry=should_retry,
-            backoff=delay,
-            label=label,
-        )
-        result = TaskResult(
-            key,
-            "succeeded" if last.returncode == 0 else "failed",
-            last.seconds,
-            log=str(log_path),
-            attempts=attempts,
-        )
+        try:
+            env = process.step_env(self.cwd, env_extra)
+            step = process.Step(
+                argv, self.cwd, env, task_dir / "log.txt", label, display, self.stream_logs
+            )
+            retry = process.Retry(int(strategy.get("limit", 0)), should_retry, delay)
+            result = process.run_task(key, step, retry, before_attempt=fresh_outputs)
+        except TaskFailed as failed:
+            self.results[key] = failed.result or TaskResult(key, "failed")
+            self.failure = self.failure or failed
+            raise self.failure from None
         self.results[key] = result
-        if last.returncode != 0:
-            process.print_failure(label, last, log_path)
-            self.failure = self.failure or TaskFailed(key, log_path, last.returncode)
-            raise self.failure
         self._save_outputs(template, result, local, out_dir, key)
-        print(f"{label}: done in {last.seconds:.1f}s", flush=True)
+        print(f"{label}: done in {result.seconds:.1f}s", flush=True)
         return result
 
     def _save_outputs(
@@ -513,7 +522,7 @@ class ArgoLocalRunner:
                     f"'{key}' exited 0 but did not write output parameter '{p['name']}'"
                 )
         prefix = self._substitute(self.key_format, _Scope(), key, {"pod.name": local["pod.name"]})
-        metadata: dict[str, Any] = {}
+        executor_output: dict[str, Any] = {}
         for a in outputs.get("artifacts", []):
             path = Path(local[f"outputs.artifacts.{a['name']}.path"])
             if not path.exists():
@@ -526,10 +535,16 @@ class ArgoLocalRunner:
             _copy(path, stored)  # "upload" to the artifact repository under the key
             result.artifacts[a["name"]] = Artifact(a["name"], str(stored), a["name"])
             if a["name"] == EXECUTOR_OUTPUT:
-                metadata = json.loads(path.read_text()).get("artifacts", {})
-        for name, runtime in metadata.items():
-            if name in result.artifacts:
-                result.artifacts[name].metadata = runtime["artifacts"][0].get("metadata", {})
+                executor_output = json.loads(path.read_text())
+        take_metadata(result.artifacts, executor_output)
+
+
+def _expression_view(result: TaskResult) -> dict[str, Any]:
+    """A finished task as an Argo expression sees it: `tasks['a'].status`, `.outputs...`."""
+    return {
+        "status": _STATUS[result.status],
+        "outputs": {"artifacts": dict(result.artifacts), "parameters": dict(result.parameters)},
+    }
 
 
 def _copy(source: Path, target: Path) -> None:

@@ -1,4 +1,5 @@
-"""Container mode of the local runner: each task runs in its component's image with `docker run`.
+"""Container mode of the local IR runner (pipelines/local/kfp.py): each task runs in its
+component's image with `docker run`.
 
 The command and placeholders are the subprocess mode's; only the wrapper differs. Host paths the
 task sees (the run folder, the folder standing in for the buckets, absolute paths among its
@@ -19,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from pipelines import ir
+from pipelines.catalog import IMAGE_UID
 
 BUILT = Path("build/images.json")
-IMAGE_USER = "10001:10001"  # the images' own user (images/base.Dockerfile)
+IMAGE_USER = f"{IMAGE_UID}:{IMAGE_UID}"  # the images' own user (images/base.Dockerfile)
 
 
 def _repository_name(ref: str) -> str:

@@ -1,5 +1,6 @@
-"""What both local runners share: run one step's command as a subprocess with its log, retries
-with backoff, and gs:// parameters mapped to a local folder standing in for the bucket."""
+"""What both local runners share: run one container task's command as a subprocess with its log
+and retries with backoff (`run_task`), and gs:// parameters mapped to a local folder standing in
+for the bucket. The runners differ only in how they read their manifest."""
 
 from __future__ import annotations
 
@@ -14,11 +15,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipelines.local.results import Artifact, TaskFailed, TaskResult
+
 
 @dataclass(frozen=True)
 class Attempt:
     returncode: int
     seconds: float
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How a task's failed attempts are retried: at most `limit` times, when `should_retry` says
+    so, after `backoff(n)` seconds."""
+
+    limit: int
+    should_retry: Callable[[Attempt], bool]
+    backoff: Callable[[int], float]
 
 
 def local_bucket(name: str, value: Any, local_gcs: Path | None) -> Any:
@@ -46,72 +59,91 @@ def step_env(cwd: Path, extra: dict[str, str]) -> dict[str, str]:
     }
 
 
-def run_step(
-    argv: list[str],
-    *,
-    cwd: Path,
-    env: dict[str, str],
-    log_path: Path,
-    label: str,
-    display: str,
-    stream_logs: bool,
-    append: bool = False,
-) -> Attempt:
-    """Run one attempt; its output goes to `log_path` (and, live, to the terminal)."""
+@dataclass(frozen=True)
+class Step:
+    """One container task's command as this machine runs it, and where its log goes."""
+
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str]
+    log_path: Path
+    label: str  # "[3/7] dataset": progress lines
+    display: str  # "dataset": streamed log lines
+    stream_logs: bool
+
+
+def run_task(
+    key: str,
+    step: Step,
+    retry: Retry,
+    artifacts: dict[str, Artifact] | None = None,
+    before_attempt: Callable[[], None] | None = None,
+) -> TaskResult:
+    """One container task on this machine, retried as `retry` says. A failure prints the end of
+    its log and raises TaskFailed carrying the task's result."""
+    print(f"{step.label}: running", flush=True)
+    n = 0
+    while True:
+        if before_attempt is not None:
+            before_attempt()
+        last = _attempt(step, append=n > 0)
+        if last.returncode == 0 or n >= retry.limit or not retry.should_retry(last):
+            break
+        delay = retry.backoff(n)
+        print(
+            f"{step.label}: exit {last.returncode}; retry {n + 1}/{retry.limit} in {delay:.0f}s",
+            flush=True,
+        )
+        time.sleep(delay)
+        n += 1
+    result = TaskResult(
+        key,
+        "succeeded" if last.returncode == 0 else "failed",
+        last.seconds,
+        log=str(step.log_path),
+        artifacts=artifacts if artifacts is not None else {},
+        attempts=n + 1,
+    )
+    if last.returncode != 0:
+        _print_failure(step, last)
+        raise TaskFailed(key, step.log_path, last.returncode, result)
+    return result
+
+
+def _attempt(step: Step, append: bool) -> Attempt:
+    """Run the command once; its output goes to the log (and, live, to the terminal)."""
     started = time.monotonic()
-    with log_path.open("a" if append else "w", encoding="utf-8", buffering=1) as log_file:
-        log_file.write("$ " + " ".join(argv) + "\n")
+    with step.log_path.open("a" if append else "w", encoding="utf-8", buffering=1) as log_file:
+        log_file.write("$ " + " ".join(step.argv) + "\n")
         log_file.flush()
         proc = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=env,
+            step.argv,
+            cwd=step.cwd,
+            env=step.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             errors="replace",
         )
         assert proc.stdout is not None
-        live = sys.stdout.isatty() and not stream_logs
+        live = sys.stdout.isatty() and not step.stream_logs
         for line in proc.stdout:
             log_file.write(line)
-            if stream_logs:
-                print(f"  {display} | {line}", end="", flush=True)
+            if step.stream_logs:
+                print(f"  {step.display} | {line}", end="", flush=True)
             elif live and line.strip():
-                status_line(f"{label}: {time.monotonic() - started:.0f}s | {line.strip()}")
+                status_line(f"{step.label}: {time.monotonic() - started:.0f}s | {line.strip()}")
         returncode = proc.wait()
         if live:
             status_line("")
     return Attempt(returncode, time.monotonic() - started)
 
 
-def with_retries(
-    attempt: Callable[[int], Attempt],
-    retries: int,
-    should_retry: Callable[[Attempt], bool],
-    backoff: Callable[[int], float],
-    label: str,
-) -> tuple[Attempt, int]:
-    """Call `attempt(n)` until it succeeds or the retries are spent; (last attempt, attempts)."""
-    n = 0
-    while True:
-        result = attempt(n)
-        if result.returncode == 0 or n >= retries or not should_retry(result):
-            return result, n + 1
-        delay = backoff(n)
-        print(
-            f"{label}: exit {result.returncode}; retry {n + 1}/{retries} in {delay:.0f}s",
-            flush=True,
-        )
-        time.sleep(delay)
-        n += 1
-
-
-def print_failure(label: str, attempt: Attempt, log_path: Path) -> None:
-    tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-12:]
+def _print_failure(step: Step, attempt: Attempt) -> None:
+    tail = step.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-12:]
     print(
-        f"{label}: FAILED after {attempt.seconds:.1f}s (exit {attempt.returncode}); last lines "
-        f"of {log_path}:",
+        f"{step.label}: FAILED after {attempt.seconds:.1f}s (exit {attempt.returncode}); last "
+        f"lines of {step.log_path}:",
         flush=True,
     )
     for line in tail:

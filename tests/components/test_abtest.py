@@ -13,9 +13,11 @@ import yaml
 from scipy.stats import binom
 
 from components.common.registry import Registry
+from components.promote.promote import apply
 from components.readout.config import ABTestConfig
+from components.readout.memory import readout_in_memory
 from components.readout.stats import min_units_per_arm
-from components.serve.replay import load_traffic, readout_in_memory, simulate
+from components.serve.replay import Apply, ReadOut, load_traffic, simulate, steps_by_cli
 from components.serve.router import Router
 from tests.conftest import REPO, run_cli, small_config
 
@@ -85,6 +87,22 @@ CFG = ABTestConfig(baseline_rate=0.5, min_detectable_effect=0.1)  # small: many 
 DESIGN = ABTestConfig(baseline_rate=0.5, min_detectable_effect=0.035)
 
 
+def in_memory(cfg: ABTestConfig, registry: Registry) -> tuple[ReadOut, Apply]:
+    """The readout of the logs kept in memory, its decision applied with promote's `apply`."""
+    return (
+        lambda _round, requests, outcomes: readout_in_memory(cfg, registry, requests, outcomes),
+        lambda _round, decision: apply(decision, registry),
+    )
+
+
+def design_config(tmp: Path, cfg: ABTestConfig) -> Path:
+    """A pipeline config with the test's A/B design, for the readout and promote CLIs."""
+    path = tmp / "abtest.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({"model": {"name": MODEL}, "abtest": cfg.model_dump()}))
+    return path
+
+
 @pytest.mark.integration
 def test_better_challenger_is_promoted_worse_rolled_back(
     tmp_path: Path, bag_model: Path, traffic: Any
@@ -101,15 +119,16 @@ def test_better_challenger_is_promoted_worse_rolled_back(
         # Outcome rates differ by 0.8 x the accuracy delta (hit 0.9, miss 0.1): above the
         # design's detectable lift.
         assert 0.8 * abs(truth) > 0.045, f"the models must truly differ: accuracy delta {truth}"
+        logs, readouts = tmp_path / name / "logs", tmp_path / name / "readouts"
+        config = design_config(tmp_path / name, DESIGN)
         rounds = simulate(
             registry,
             traffic,
-            DESIGN,
+            *steps_by_cli(str(config), registry.root, logs, readouts, MODEL),
             seed=1,
             units_per_round=1000,
             max_rounds=10,
-            log_root=tmp_path / name / "logs",
-            output=tmp_path / name / "readouts",
+            log_root=logs,
         )
         assert rounds[-1]["decision"] == expected, rounds[-1]
         assert all(r["decision"] == "continue" for r in rounds[:-1])
@@ -136,7 +155,14 @@ def test_equal_models_are_promoted_no_more_often_than_alpha(tmp_path: Path, traf
     promoted = 0
     for seed in range(seeds):
         registry = registry_with(tmp_path / f"s{seed}", constant, constant)
-        rounds = simulate(registry, traffic, CFG, seed=seed, units_per_round=150, max_rounds=20)
+        rounds = simulate(
+            registry,
+            traffic,
+            *in_memory(CFG, registry),
+            seed=seed,
+            units_per_round=150,
+            max_rounds=20,
+        )
         assert rounds[-1]["decision"] in ("promote", "rollback")
         assert len(rounds) > 2  # looked at before the horizon, more than once
         promoted += rounds[-1]["decision"] == "promote"
@@ -152,7 +178,9 @@ def test_erroring_challenger_is_rolled_back_before_the_horizon(
     registry = registry_with(
         tmp_path, trained_model / "saved_model", save_model(tmp_path / "broken", "broken")
     )
-    rounds = simulate(registry, traffic, CFG, seed=3, units_per_round=60, max_rounds=10)
+    rounds = simulate(
+        registry, traffic, *in_memory(CFG, registry), seed=3, units_per_round=60, max_rounds=10
+    )
     assert len(rounds) == 1 and rounds[0]["decision"] == "rollback"
     assert rounds[0]["reasons"][0].startswith("guardrail error rate: the challenger failed")
     assert rounds[0]["traffic"]["challenger_500"] < min_units_per_arm(CFG)
@@ -171,7 +199,9 @@ def test_readout_cli_joins_dead_letters_and_agrees_with_the_memory_path(
 ) -> None:
     saved = trained_model / "saved_model"
     registry = registry_with(tmp_path, saved, saved, percent=50)
-    rounds = simulate(registry, traffic, CFG, seed=7, units_per_round=40, max_rounds=1)
+    rounds = simulate(
+        registry, traffic, *in_memory(CFG, registry), seed=7, units_per_round=40, max_rounds=1
+    )
     assert rounds[0]["decision"] == "continue"
     # The same experiment's logs as files, plus what real logs contain: a cut last line, a row
     # of the wrong shape, an outcome that matches no request, a request of an older test.

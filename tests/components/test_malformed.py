@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from components.common.errors import InputDataError
 from components.ingest.ingest import snapshot
-from components.preprocess.main import run as preprocess
+from components.preprocess.executor import run as preprocess
 from tests.conftest import small_config
 
 HUGE = 300_000  # characters: twice the csv module's default cell limit

@@ -12,7 +12,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from components.common.config import load_section
 from components.preprocess import pipeline as pp
-from components.preprocess.main import reconcile
+from components.preprocess.executor import reconcile
 from components.preprocess.schema import PreprocessConfig, Profile, normalize, validate
 from tests.conftest import REPO, run_cli
 

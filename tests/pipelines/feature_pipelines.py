@@ -80,6 +80,16 @@ def features(log_dir: str, text: str = "hello", items: list = ["a", "b"], flaky_
             consume(item="very-long", data=made.outputs["out"], log_dir=log_dir)
 
 
+@dsl.pipeline(name="branches", description="dsl.If/dsl.Else, their output as a dsl.OneOf.")
+def branches(log_dir: str, workers: int = 1):
+    with dsl.If(workers == 1, name="one"):
+        here = produce(text="one worker", log_dir=log_dir)
+    with dsl.Else(name="many"):
+        launched = produce(text="many workers", log_dir=log_dir)
+    chosen = dsl.OneOf(here.outputs["out"], launched.outputs["out"])
+    consume(item="chosen", data=chosen, log_dir=log_dir)
+
+
 @dsl.pipeline(name="uses-importer")
 def uses_importer():
     data = dsl.importer(artifact_uri="gs://b/x", artifact_class=dsl.Dataset)

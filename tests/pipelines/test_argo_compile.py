@@ -17,10 +17,12 @@ import yaml
 
 from components.common.images import image
 from pipelines import catalog, platform
-from pipelines.argo import cluster, schema
-from pipelines.argo.compile import CompileError, compile_ir, strict
+from pipelines.argo import CompileError, cluster, validate
+from pipelines.argo.compile import compile_ir
+from pipelines.argo.validate import strict
 from pipelines.argo.write import write_manifests
 from pipelines.kfp.compile import compile_pipeline
+from pipelines.ops import serving
 from tests.conftest import REPO
 from tests.pipelines import feature_pipelines as fp
 
@@ -53,6 +55,7 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in catalog.PIPELINES:
         compile_pipeline(name, root / "kfp" / f"{name}.yaml")
     write_manifests(sorted(catalog.PIPELINES), root=root)
+    serving.write_manifest(root=root)
     return root
 
 
@@ -86,8 +89,10 @@ def test_compiling_twice_gives_identical_bytes(tmp_path: Path) -> None:
         code = (
             "from pathlib import Path; from pipelines.kfp.compile import compile_pipeline; "
             "from pipelines.argo.write import write_manifests; "
+            "from pipelines.ops.serving import write_manifest; "
             f"compile_pipeline('retrain', Path({str(root)!r}) / 'kfp' / 'retrain.yaml'); "
-            f"write_manifests(['retrain'], root=Path({str(root)!r}))"
+            f"write_manifests(['retrain'], root=Path({str(root)!r})); "
+            f"write_manifest(root=Path({str(root)!r}))"
         )
         subprocess.run(
             [sys.executable, "-c", code], cwd=REPO, check=True, env={**os.environ, **extra}
@@ -102,7 +107,9 @@ def argo_objects() -> list[dict[str, Any]]:
 
 def test_argo_objects_fit_heras_models_strictly() -> None:
     objects = argo_objects()
-    assert sorted(o["kind"] for o in objects).count("WorkflowTemplate") == 9
+    assert (
+        sorted(o["kind"] for o in objects).count("WorkflowTemplate") == 10
+    )  # train twice: on the GPU and its TFJob launcher
     for obj in objects:
         strict(obj)  # raises on any field the models (Argo's schema) do not know
     bad = {**objects[0], "spec": {**objects[0]["spec"], "retryStrategyy": {"limit": "1"}}}
@@ -116,11 +123,11 @@ def test_argo_objects_fit_heras_models_strictly() -> None:
     "api/jsonschema/schema.json from argoproj/argo-workflows v4.1.0)",
 )
 def test_argo_objects_validate_against_argos_published_schema() -> None:
-    problems = [e for obj in argo_objects() for e in schema.errors(obj, ARGO_SCHEMA)]
+    problems = [e for obj in argo_objects() for e in validate.errors(obj, ARGO_SCHEMA)]
     assert problems == []
     unknown = docs(catalog.argo_manifest("retrain"))[0]
     unknown["spec"]["templates"][0]["retryStrategyy"] = {}
-    assert any("retryStrategyy" in e for e in schema.errors(unknown, ARGO_SCHEMA))
+    assert any("retryStrategyy" in e for e in validate.errors(unknown, ARGO_SCHEMA))
 
 
 def test_core_objects_pass_kubernetes_validate_strict() -> None:
@@ -179,6 +186,7 @@ def test_production_defaults_on_every_template() -> None:
         "preprocess",
         "build-dataset",
         "train",
+        "train-2",  # train's TFJob launcher (train_workers > 1)
         "evaluate",
         "deploy",
         "record",
@@ -210,16 +218,50 @@ def test_production_defaults_on_every_template() -> None:
     train = next(t for n, _, t in templates if n == "train")
     gpu = settings.gpu
     assert train["container"]["resources"]["limits"][gpu.resource] == "1"
+    assert train["container"]["resources"]["requests"][gpu.resource] == "1"
     assert train["nodeSelector"] == gpu.node_selector
     assert train["tolerations"][0]["key"] == gpu.tolerations[0].key
+    # The TFJob launcher: no GPU, no GPU pool; a small pod on the CPU pool.
+    launcher = next(t for n, _, t in templates if n == "train-2")
+    resources = launcher["container"]["resources"]
+    assert gpu.resource not in resources["limits"] and gpu.resource not in resources["requests"]
+    assert "nodeSelector" not in launcher and "tolerations" not in launcher
+    assert resources["limits"] == {"cpu": "1", "memory": "2G"}
+    assert resources["requests"] == {"cpu": "250m", "memory": "1G"}
 
 
 def test_workflow_uses_the_library_and_maps_the_dag() -> None:
     workflow = docs(catalog.argo_manifest("retrain"))[0]
-    dag = {t["name"]: t for t in workflow["spec"]["templates"][0]["dag"]["tasks"]}
-    assert dag["train"]["templateRef"] == {"name": "train", "template": "main"}
-    assert dag["evaluate"]["depends"] == "build-dataset.Succeeded && train.Succeeded"
-    assert dag["condition-1"]["when"] == "{{tasks.evaluate.outputs.parameters.blessed}} == true"
+    templates = {t["name"]: t for t in workflow["spec"]["templates"]}
+    dag = {t["name"]: t for t in templates["retrain"]["dag"]["tasks"]}
+    assert dag["condition-branches-1"]["template"] == "condition-branches-1"
+    assert dag["evaluate"]["depends"] == "build-dataset.Succeeded && condition-branches-1.Succeeded"
+    assert dag["condition-4"]["when"] == "{{tasks.evaluate.outputs.parameters.blessed}} == true"
+    # train_workers == 1: train on the GPU; else: launch the TFJob. The branches' DAG gives the
+    # model of the one that ran (Argo's conditional artifact), which evaluate reads.
+    branches = {t["name"]: t for t in templates["condition-branches-1"]["dag"]["tasks"]}
+    workers = "({{inputs.parameters.pipelinechannel--train_workers}}) == 1"
+    assert branches["condition-2"]["when"] == workers
+    assert branches["condition-3"]["when"] == f"!({workers})"
+    (one,) = templates["condition-2"]["dag"]["tasks"]
+    (many,) = templates["condition-3"]["dag"]["tasks"]
+    assert one["templateRef"] == {"name": "train", "template": "main"}
+    assert many["templateRef"] == {"name": "train-2", "template": "main"}
+    (model,) = templates["condition-branches-1"]["outputs"]["artifacts"]
+    assert model["fromExpression"] == (
+        "tasks['condition-2'].status == 'Succeeded' ? "
+        "tasks['condition-2'].outputs.artifacts['pipelinechannel--train-model'] : "
+        "tasks['condition-3'].outputs.artifacts['pipelinechannel--train-2-model']"
+    )
+    assert templates["condition-2"]["outputs"]["artifacts"] == [
+        {"name": "pipelinechannel--train-model", "from": "{{tasks.train.outputs.artifacts.model}}"}
+    ]
+    evaluate_model = next(
+        a for a in dag["evaluate"]["arguments"]["artifacts"] if a["name"] == "model"
+    )
+    assert evaluate_model["from"] == (
+        f"{{{{tasks.condition-branches-1.outputs.artifacts.{model['name']}}}}}"
+    )
     assert dag["ingest"]["arguments"]["parameters"][-1] == {
         "name": "window_end",
         "value": "{{workflow.creationTimestamp}}",
@@ -234,8 +276,8 @@ def test_workflow_uses_the_library_and_maps_the_dag() -> None:
 def test_cron_workflow_settings() -> None:
     cron = docs(catalog.argo_manifest("retrain", cron=True))[0]
     spec = cron["spec"]
-    cron_expr, timezone = catalog.SCHEDULES["retrain"]
-    assert spec["schedules"] == [cron_expr] and spec["timezone"] == timezone
+    schedule = catalog.SCHEDULES["retrain"]
+    assert spec["schedules"] == [schedule.cron] and spec["timezone"] == schedule.timezone
     assert spec["concurrencyPolicy"] == "Forbid" and spec["startingDeadlineSeconds"] > 0
     ingest = spec["workflowSpec"]["templates"][0]["dag"]["tasks"][0]
     window = {p["name"]: p["value"] for p in ingest["arguments"]["parameters"]}
@@ -275,7 +317,28 @@ def test_supported_features_compile_and_fit_the_schema(tmp_path: Path) -> None:
     assert flaky["limit"] == "2" and flaky["backoff"]["duration"] == "0s"
     if ARGO_SCHEMA.exists():
         objects = [bundle.workflow, *bundle.templates.values()]
-        assert [e for o in objects for e in schema.errors(o, ARGO_SCHEMA)] == []
+        assert [e for o in objects for e in validate.errors(o, ARGO_SCHEMA)] == []
+
+
+def test_one_of_compiles_to_a_conditional_artifact_that_fits_the_schema(tmp_path: Path) -> None:
+    """dsl.OneOf over dsl.If/dsl.Else: the branches' DAG template outputs the artifact of the
+    branch that ran (Argo's `fromExpression`, as in its dag-conditional-artifacts example), and
+    the consumer reads that DAG output."""
+    bundle = compile_ir(fp.compile_to(fp.branches, tmp_path / "b.yaml"), platform.load())
+    templates = {t["name"]: t for t in bundle.workflow["spec"]["templates"]}
+    (chosen,) = templates["condition-branches-1"]["outputs"]["artifacts"]
+    assert chosen["fromExpression"].startswith("tasks['condition-2'].status == 'Succeeded' ? ")
+    consume = {t["name"]: t for t in templates["branches"]["dag"]["tasks"]}["consume"]
+    assert consume["depends"] == "condition-branches-1.Succeeded"
+    assert consume["arguments"]["artifacts"] == [
+        {
+            "name": "data",
+            "from": f"{{{{tasks.condition-branches-1.outputs.artifacts.{chosen['name']}}}}}",
+        }
+    ]
+    if ARGO_SCHEMA.exists():
+        objects = [bundle.workflow, *bundle.templates.values()]
+        assert [e for o in objects for e in validate.errors(o, ARGO_SCHEMA)] == []
 
 
 @pytest.mark.parametrize(
@@ -299,7 +362,7 @@ def test_compile_cli_reports_unsupported_features(tmp_path: Path) -> None:
     ir_file = fp.compile_to(fp.uses_parallelism, tmp_path / "p.yaml")
     code = (
         "import sys; from pathlib import Path; from pipelines import platform; "
-        "from pipelines.argo.compile import compile_ir, CompileError\n"
+        "from pipelines.argo import CompileError; from pipelines.argo.compile import compile_ir\n"
         f"try: compile_ir(Path({str(ir_file)!r}), platform.load())\n"
         "except CompileError as e: print(e, file=sys.stderr); sys.exit(2)"
     )

@@ -15,9 +15,11 @@ from pipelines import platform
 from pipelines.argo import cluster
 from pipelines.argo.compile import Bundle, compile_ir
 from pipelines.local.argo import ArgoLocalRunner, ArgoRunError
-from pipelines.local.runner import TaskFailed
+from pipelines.local.results import TaskFailed
 from tests.conftest import (
+    DEPLOY_TASK,
     REPO,
+    TRAIN_TASK,
     files_under,
     rows_by_file_name,
     run_artifact,
@@ -90,6 +92,36 @@ def test_failed_step_stops_the_dag(features: Bundle, tmp_path: Path) -> None:
     assert not (tmp_path / "logs" / "flaky-attempts").exists()
 
 
+# dsl.If(workers == 1)/dsl.Else: the branch taken, its task, the branch skipped, what it wrote.
+BRANCHES = [
+    ("1", "condition-2", "produce", "condition-3", "one worker"),
+    ("3", "condition-3", "produce-2", "condition-2", "many workers"),
+]
+
+
+@pytest.mark.parametrize(
+    ("workers", "taken", "task", "skipped", "text"), BRANCHES, ids=["one-worker", "workers"]
+)
+def test_one_of_gives_the_artifact_of_the_branch_that_ran(
+    tmp_path: Path, workers: str, taken: str, task: str, skipped: str, text: str
+) -> None:
+    """dsl.If/dsl.Else + dsl.OneOf: the `when` that is false skips its branch, and the
+    branches' DAG output (`fromExpression` over the tasks' status) is the artifact of the other."""
+    bundle = compile_ir(fp.compile_to(fp.branches, tmp_path / "b.yaml"), platform.load())
+    runner, logs = run(bundle, tmp_path, workers=workers)
+    assert {k: r.status for k, r in runner.results.items()} == {
+        "condition-branches-1": "succeeded",
+        f"condition-branches-1/{taken}": "succeeded",
+        f"condition-branches-1/{taken}/{task}": "succeeded",
+        f"condition-branches-1/{skipped}": "skipped",
+        "consume": "succeeded",
+    }
+    assert (logs / "consume-chosen").read_text() == text
+    produced = runner.results[f"condition-branches-1/{taken}/{task}"].artifacts["out"]
+    (chosen,) = runner.results["condition-branches-1"].artifacts.values()
+    assert chosen.uri == produced.uri  # the same artifact in the repository, not a copy
+
+
 def test_unknown_parameter_and_missing_template(features: Bundle, tmp_path: Path) -> None:
     with pytest.raises(ArgoRunError, match=r"unknown workflow parameter\(s\) \['nope'\]"):
         run(features, tmp_path, nope="1")
@@ -118,11 +150,14 @@ def test_parity_kfp_ir_and_argo_workflow(tmp_path: Path, sample_csv: Path) -> No
         "ingest",
         "preprocess",
         "build-dataset",
-        "train",
+        "condition-branches-1",
+        "condition-branches-1/condition-2",
+        TRAIN_TASK,
+        "condition-branches-1/condition-3",  # skipped: the TFJob launcher's branch
         "evaluate",
         "record",
-        "condition-1",
-        "condition-1/deploy",
+        "condition-4",
+        DEPLOY_TASK,
     }
     # The same artifacts by name.
     for task, result in kfp["tasks"].items():
@@ -173,5 +208,5 @@ def test_parity_kfp_ir_and_argo_workflow(tmp_path: Path, sample_csv: Path) -> No
         assert abs(m_k[key] - m_a[key]) <= 0.02, (key, m_k[key], m_a[key])
     # Both published a version to their own registry.
     for record in (kfp, argo):
-        deploy = json.loads(run_artifact(record, "condition-1/deploy", "record").read_text())
+        deploy = json.loads(run_artifact(record, DEPLOY_TASK, "record").read_text())
         assert deploy["version"].startswith("v")

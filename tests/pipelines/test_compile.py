@@ -75,14 +75,31 @@ def test_ir_is_a_valid_pipeline_spec(compiled: dict[str, Path]) -> None:
         "ingest",
         "preprocess",
         "build-dataset",
-        "train",
+        "condition-branches-1",
         "evaluate",
         "record",
-        "condition-1",
+        "condition-4",
     }
-    cond = tasks["condition-1"]["triggerPolicy"]["condition"]
+    cond = tasks["condition-4"]["triggerPolicy"]["condition"]
     assert cond == "inputs.parameter_values['pipelinechannel--evaluate-blessed'] == true"
-    assert set(spec["components"]["comp-condition-1"]["dag"]["tasks"]) == {"deploy"}
+    assert set(spec["components"]["comp-condition-4"]["dag"]["tasks"]) == {"deploy"}
+    # train_workers == 1: train on the GPU; else: launch the TFJob. Downstream reads the model
+    # of whichever branch ran.
+    branches = spec["components"]["comp-condition-branches-1"]["dag"]
+    one, many = (branches["tasks"][n] for n in ("condition-2", "condition-3"))
+    workers = "int(inputs.parameter_values['pipelinechannel--train_workers']) == 1"
+    assert one["triggerPolicy"]["condition"] == workers
+    assert many["triggerPolicy"]["condition"] == f"!({workers})"
+    assert set(spec["components"]["comp-condition-2"]["dag"]["tasks"]) == {"train"}
+    assert set(spec["components"]["comp-condition-3"]["dag"]["tasks"]) == {"train-2"}
+    selectors = branches["outputs"]["artifacts"]["pipelinechannel--condition-branches-1-oneof-1"]
+    assert [s["producerSubtask"] for s in selectors["artifactSelectors"]] == [
+        "condition-2",
+        "condition-3",
+    ]
+    for consumer in ("evaluate", "record"):
+        model = tasks[consumer]["inputs"]["artifacts"]["model"]["taskOutputArtifact"]
+        assert model["producerTask"] == "condition-branches-1", consumer
     params = spec["root"]["inputDefinitions"]["parameters"]
     assert set(params) == {
         "data_uri",
@@ -115,13 +132,15 @@ def test_ab_readout_ir_reads_out_then_applies(compiled: dict[str, Path]) -> None
         "beam_options",
         "tracking_uri",
     }
-    assert catalog.SCHEDULES["ab-readout"] == ("30 * * * *", "Etc/UTC")
+    assert catalog.SCHEDULES["ab-readout"] == catalog.Schedule("30 * * * *", "Etc/UTC")
 
 
-def _platform_settings(compiled_file: Path) -> tuple[dict, dict, dict]:
+def _platform_settings(
+    compiled_file: Path, executor: str = "exec-train"
+) -> tuple[dict, dict, dict]:
     docs = list(yaml.safe_load_all(compiled_file.read_text()))
-    train = docs[0]["deploymentSpec"]["executors"]["exec-train"]["container"]
-    k8s = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-train"]
+    train = docs[0]["deploymentSpec"]["executors"][executor]["container"]
+    k8s = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"].get(executor, {})
     root = docs[0]["root"]["inputDefinitions"]["parameters"]
     return train, k8s, root
 
@@ -134,6 +153,25 @@ def test_train_asks_for_a_gpu_on_the_gpu_pool(compiled: dict[str, Path]) -> None
     assert k8s["tolerations"] == [
         {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}
     ]
+
+
+def test_the_tfjob_launcher_runs_on_the_cpu_pool_without_a_gpu(compiled: dict[str, Path]) -> None:
+    """train_workers > 1: the TFJob's workers ask for the GPUs; the pod that launches the TFJob
+    and waits for it asks for none, and is small."""
+    spec = ir.load(compiled["retrain"])
+    launcher = spec["components"]["comp-condition-3"]["dag"]["tasks"]["train-2"]
+    assert launcher["taskInfo"]["name"] == "train-launcher"
+    assert launcher["componentRef"]["name"] == "comp-train-2"
+    train, k8s, _ = _platform_settings(compiled["retrain"], "exec-train-2")
+    assert "accelerator" not in train["resources"]
+    assert k8s == {}  # no GPU node selector, no tolerations: the CPU pool
+    assert train["resources"]["resourceCpuLimit"] == "1"
+    assert train["resources"]["resourceMemoryLimit"] == "2G"
+    # It launches the TFJob with the GPU settings its workers get.
+    args = train["args"]
+    assert args[args.index("--tfjob-gpu-resource") + 1] == "nvidia.com/gpu"
+    assert args[args.index("--tfjob-node-selector") + 1] == "retrain-pipelines/pool=gpu"
+    assert args[args.index("--tfjob-tolerations") + 1] == "nvidia.com/gpu=present:NoSchedule"
 
 
 def test_manifests_follow_the_platform_file(tmp_path: Path) -> None:
@@ -182,7 +220,7 @@ def test_every_executor_runs_its_component_module_from_the_image_setting(
     }
     modules = {"build-dataset": "dataset"}
     for label, executor in spec["deploymentSpec"]["executors"].items():
-        name = label.removeprefix("exec-")
+        name = re.sub(r"-\d+$", "", label.removeprefix("exec-"))  # train-2: train's launcher
         container = executor["container"]
         assert container["command"] == ["python", "-m", f"components.{modules.get(name, name)}"]
         assert container["image"] == image(families[name], registry)
@@ -190,13 +228,17 @@ def test_every_executor_runs_its_component_module_from_the_image_setting(
 
 
 def test_component_entry_points_do_not_import_kfp() -> None:
-    """main.py and the logic are plain Python; only component.py knows about KFP."""
+    """main.py and the logic are plain Python; only component.py knows about KFP (through the
+    one shared decorator, components/common/kfp_step.py, which nothing else imports)."""
+    kfp_step = REPO / "components" / "common" / "kfp_step.py"
     for path in (REPO / "components").rglob("*.py"):
-        if path.name == "component.py":
-            continue
         tree = ast.parse(path.read_text())
         names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
         names += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        if path.name != "component.py":
+            assert "components.common.kfp_step" not in names, path
+        if path.name == "component.py" or path == kfp_step:
+            continue
         assert not [n for n in names if n.split(".")[0] in ("kfp", "hera")], path
 
 

@@ -83,7 +83,7 @@ def test_container_mode_hands_tasks_absolute_paths(
 ) -> None:
     """`--runs-dir runs` (the default) is relative; inside a container the working directory is
     the image's /app, so every path a task gets must be absolute."""
-    from pipelines.local.runner import LocalRunner
+    from pipelines.local.kfp import LocalRunner
 
     monkeypatch.chdir(tmp_path)
     spec = {"root": {"dag": {"tasks": {}}}, "components": {}, "deploymentSpec": {}}

@@ -1,4 +1,5 @@
-"""The local runner executes the compiled IR end to end, honours dsl.If, and fails clearly."""
+"""The local runner executes the compiled IR end to end, honours dsl.If/dsl.Else and dsl.OneOf,
+and fails clearly."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from pathlib import Path
 import pytest
 
 from components.common.registry import Registry
-from tests.conftest import run_cli, small_config
+from pipelines import ir
+from pipelines.local.kfp import LocalRunner
+from tests.conftest import DEPLOY_TASK, TRAIN_TASK, run_cli, small_config
+from tests.pipelines import feature_pipelines as fp
 
 
 def run_pipeline(tmp: Path, *params: str) -> tuple[int, str, str, Path | None]:
@@ -39,9 +43,12 @@ def test_run_publishes_then_a_worse_candidate_is_not_deployed(
     )
     assert code == 0, out + err
     assert run_dir is not None
-    tasks = ["ingest", "preprocess", "dataset", "train", "evaluate", "deploy", "record"]
+    tasks = ["ingest", "preprocess", "dataset", "train", None, "evaluate", "deploy", "record"]
     for i, task in enumerate(tasks):
-        assert f"[{i + 1}/7] {task}: done in" in out
+        if task:
+            assert f"[{i + 1}/8] {task}: done in" in out
+    # One worker: the TFJob launcher's branch is skipped.
+    assert "[5/8] train-2: skipped (condition false: !(int(" in out
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "succeeded"
     assert record["arguments"]["canary_percent"] == 20
@@ -49,10 +56,13 @@ def test_run_publishes_then_a_worse_candidate_is_not_deployed(
         "ingest": "succeeded",
         "preprocess": "succeeded",
         "build-dataset": "succeeded",
-        "train": "succeeded",
+        "condition-branches-1": "succeeded",
+        "condition-branches-1/condition-2": "succeeded",
+        TRAIN_TASK: "succeeded",
+        "condition-branches-1/condition-3": "skipped",
         "evaluate": "succeeded",
-        "condition-1": "succeeded",
-        "condition-1/deploy": "succeeded",
+        "condition-4": "succeeded",
+        DEPLOY_TASK: "succeeded",
         "record": "succeeded",
     }
     for task in record["tasks"].values():
@@ -72,8 +82,8 @@ def test_run_publishes_then_a_worse_candidate_is_not_deployed(
         tmp_path, f"data_uri={sample_csv}", f"config={strict}", f"registry_root={registry}"
     )
     assert code == 0, out + err
-    assert "[6/7] deploy: skipped (condition false" in out
-    assert "skipped      condition-1: condition false" in out
+    assert "[7/8] deploy: skipped (condition false" in out
+    assert "skipped      condition-4: condition false" in out
     assert run_dir is not None
     evaluation = json.loads((run_dir / "evaluate" / "metrics").read_text())
     assert evaluation["blessing"]["blessed"] is False
@@ -107,7 +117,7 @@ def test_run_publishes_then_a_worse_candidate_is_not_deployed(
     assert first_run["pipeline.run_url"] == (
         f"https://kfp.example/#/runs/details/{first_run['pipeline.job_id']}"
     )
-    assert newest.tags["artifact.model"] == str(run_dir / "train" / "model")
+    assert newest.tags["artifact.model"] == str(run_dir / TRAIN_TASK.replace("/", "__") / "model")
     assert newest.params["train.batch_size"] == "32" and newest.params["data.rows"]
     assert newest.params["data.window_end"].endswith("Z")  # the run's data window
     assert newest.metrics["roc_auc"] == evaluation["roc_auc"]
@@ -170,10 +180,47 @@ def test_unsupported_ir_feature_is_named(tmp_path: Path) -> None:
     import sys
 
     from pipelines import ir
-    from pipelines.local.runner import LocalRunner
+    from pipelines.local.kfp import LocalRunner
 
     path = tmp_path / "loop.yaml"
     subprocess.run([sys.executable, "-c", LOOP_PIPELINE.format(path=str(path))], check=True)
     runner = LocalRunner(ir.load(path), tmp_path / "run", {}, cwd=tmp_path)
     with pytest.raises(ir.IRError, match=r"task 'for-loop-\d+' is a dsl.ParallelFor loop"):
         runner.run()
+
+
+# dsl.If(workers == 1)/dsl.Else: the branch taken, its task, the branch skipped, what it wrote.
+BRANCHES = [
+    (1, "condition-2", "produce", "condition-3", "one worker"),
+    (3, "condition-3", "produce-2", "condition-2", "many workers"),
+]
+
+
+@pytest.mark.parametrize(
+    ("workers", "taken", "task", "skipped", "text"), BRANCHES, ids=["one-worker", "workers"]
+)
+def test_one_of_gives_the_artifact_of_the_branch_that_ran(
+    tmp_path: Path, workers: int, taken: str, task: str, skipped: str, text: str
+) -> None:
+    """dsl.If/dsl.Else + dsl.OneOf: the negated condition of the Else is evaluated, the branch
+    whose condition is false is skipped, and the consumer gets the artifact of the other, through
+    the first of the sub-DAG's artifactSelectors whose producer ran."""
+    spec = ir.load(fp.compile_to(fp.branches, tmp_path / "b.yaml"))
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    runner = LocalRunner(
+        spec, tmp_path / "run", {"log_dir": str(logs), "workers": workers}, cwd=tmp_path
+    )
+    results = runner.run()
+    assert {k: r.status for k, r in results.items()} == {
+        "condition-branches-1": "succeeded",
+        f"condition-branches-1/{taken}": "succeeded",
+        f"condition-branches-1/{taken}/{task}": "succeeded",
+        f"condition-branches-1/{skipped}": "skipped",
+        "consume": "succeeded",
+    }
+    assert (logs / "consume-chosen").read_text() == text
+    produced = results[f"condition-branches-1/{taken}/{task}"].artifacts["out"]
+    (chosen,) = results["condition-branches-1"].artifacts.values()
+    assert chosen.uri == produced.uri
+    assert not (tmp_path / "run" / f"condition-branches-1__{skipped}").exists()

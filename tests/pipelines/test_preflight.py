@@ -9,7 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipelines import platform, preflight
+from pipelines import platform
+from pipelines.ops import preflight
 from tests.conftest import REPO
 
 PLATFORM = platform.load()

@@ -1,75 +1,33 @@
 """Execute compiled KFP v2 IR locally: each container task's command runs as a subprocess.
 
 Placeholders resolve to paths under a run folder (the local stand-in for the pipeline root),
-tasks run in dependency order, `dsl.If` conditions are honoured, every task keeps its log, and
-a failure stops the run naming the task and its log. Images and Kubernetes settings (GPUs,
-tolerations) are ignored here; they are honoured on clusters. kfp.local's SubprocessRunner
-refuses container components, hence this runner; it adds no scheduling of its own. With
-`containers` set, each task runs in its image instead (pipelines/local/containers.py), with the
-same command and placeholders.
+tasks run in dependency order, `dsl.If`/`dsl.Elif`/`dsl.Else` conditions are honoured and
+sub-DAG outputs (`dsl.OneOf`) resolved, every task keeps its log, and a failure stops the run
+naming the task and its log. Images and Kubernetes settings (GPUs, tolerations) are ignored
+here; they are honoured on clusters. kfp.local's SubprocessRunner refuses container components,
+hence this runner; it adds no scheduling of its own. With `containers` set, each task runs in its
+image instead (pipelines/local/containers.py), with the same command and placeholders. Its
+results are those of pipelines/local/results.py.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import os
-import re
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from components.common.times import stamp
 from pipelines import ir
+from pipelines.ir import placeholders as ph
 from pipelines.local import process
 from pipelines.local.containers import ContainerMode
+from pipelines.local.results import Artifact, TaskFailed, TaskResult, run_uid, take_metadata
 
 log = logging.getLogger(__name__)
-
-_PLACEHOLDER = re.compile(r"\{\{\$[^{}]*\}\}")
-_IO = re.compile(
-    r"^\{\{\$\.(inputs|outputs)\.(parameters|artifacts)\['([^']+)'\]"
-    r"(?:\.(path|uri|output_file|metadata))?\}\}$"
-)
-
-
-class TaskFailed(Exception):
-    def __init__(self, task: str, log_path: Path, returncode: int) -> None:
-        super().__init__(f"task '{task}' failed with exit code {returncode}; log: {log_path}")
-        self.task, self.log_path, self.returncode = task, log_path, returncode
-
-
-@dataclass
-class Artifact:
-    name: str
-    uri: str
-    schema_title: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def path(self) -> str:
-        return self.uri  # local run: the URI is a path
-
-    def runtime(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "uri": self.uri,
-            "metadata": self.metadata,
-            "type": {"schemaTitle": self.schema_title},
-        }
-
-
-@dataclass
-class TaskResult:
-    name: str
-    status: str  # succeeded | failed | skipped
-    seconds: float = 0.0
-    reason: str = ""
-    log: str | None = None
-    parameters: dict[str, Any] = field(default_factory=dict)
-    artifacts: dict[str, Artifact] = field(default_factory=dict)
-    attempts: int = 0
 
 
 class LocalRunner:
@@ -86,7 +44,7 @@ class LocalRunner:
     ) -> None:
         self.spec = spec
         self.containers = containers
-        self.created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.created = stamp()
         self.scheduled_time = scheduled_time or self.created
         # A relative path means something else inside a container (its working directory is
         # the image's), so container mode resolves every path it hands a task from here.
@@ -95,7 +53,7 @@ class LocalRunner:
         self.stream_logs = stream_logs
         self.local_gcs = local_gcs
         self.job_name = run_dir.name
-        self.job_id = str(uuid.uuid5(uuid.NAMESPACE_URL, str(run_dir.resolve())))
+        self.job_id = run_uid(run_dir)
         self.results: dict[str, TaskResult] = {}
         self.total = len(list(ir.executor_tasks(spec)))
         self.done = 0
@@ -145,7 +103,7 @@ class LocalRunner:
             elif "runtimeValue" in src:
                 constant = src["runtimeValue"]["constant"]
                 if isinstance(constant, str):  # e.g. dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER
-                    constant = _PLACEHOLDER.sub(lambda m: self._job_value(m.group(0)), constant)
+                    constant = ph.PLACEHOLDER.sub(lambda m: self._job_value(m.group(0)), constant)
                 p_out[name] = constant
             else:
                 raise ir.IRError(
@@ -170,12 +128,12 @@ class LocalRunner:
 
     def _job_value(self, placeholder: str) -> str:
         values = {
-            "{{$.pipeline_job_name}}": self.job_name,
-            "{{$.pipeline_job_resource_name}}": self.job_name,
-            "{{$.pipeline_job_uuid}}": self.job_id,
-            "{{$.pipeline_root}}": str(self.run_dir.resolve()),
-            "{{$.pipeline_job_create_time_utc}}": self.created,
-            "{{$.pipeline_job_schedule_time_utc}}": self.scheduled_time,
+            ph.JOB_NAME: self.job_name,
+            ph.JOB_RESOURCE_NAME: self.job_name,
+            ph.JOB_UUID: self.job_id,
+            ph.PIPELINE_ROOT: str(self.run_dir.resolve()),
+            ph.JOB_CREATE_TIME: self.created,
+            ph.JOB_SCHEDULE_TIME: self.scheduled_time,
         }
         if placeholder not in values:
             raise ir.IRError(f"placeholder {placeholder} is not supported by the local runner")
@@ -187,8 +145,8 @@ class LocalRunner:
         if key not in outputs:
             raise ir.IRError(
                 f"task '{task.name}' reads {kind[:-1]} '{key}' of '{ref['producerTask']}', which "
-                "has none by that name (outputs of sub-DAGs such as dsl.If/dsl.OneOf are not "
-                "supported by the local runner)"
+                "has none by that name (of a sub-DAG: none of the tasks that could produce it "
+                "ran, e.g. a dsl.OneOf over dsl.If/dsl.Elif without a dsl.Else)"
             )
         return outputs[key]
 
@@ -222,8 +180,44 @@ class LocalRunner:
             if "dag" in component:
                 self.results[key] = TaskResult(key, "succeeded")
                 self._run_dag(component["dag"], t_params, t_artifacts, prefix=key + "/")
+                self._dag_outputs(key, component["dag"])
             else:
                 self.results[key] = self._run_container(key, task, component, t_params, t_artifacts)
+
+    def _dag_outputs(self, key: str, dag: dict[str, Any]) -> None:
+        """A sub-DAG's outputs, as KFP's driver resolves them: each from the first of its
+        selectors whose producer ran and produced it (several selectors: a dsl.OneOf over the
+        branches of dsl.If/dsl.Elif/dsl.Else, of which one ran). An output no selector yields
+        is left out; a task that reads it fails naming it."""
+        result = self.results[key]
+        outputs = dag.get("outputs", {})
+        kinds = (
+            ("artifacts", "artifactSelectors", "outputArtifactKey"),
+            ("parameters", "parameterSelectors", "outputParameterKey"),
+        )
+        for kind, many, output_key in kinds:
+            for name, spec in outputs.get(kind, {}).items():
+                if kind == "artifacts":
+                    selectors = spec.get(many, [])
+                elif "valueFromParameter" in spec:
+                    selectors = [spec["valueFromParameter"]]
+                else:
+                    selectors = spec.get("valueFromOneof", {}).get(many, [])
+                if not selectors:
+                    raise ir.IRError(
+                        f"task '{key}': sub-DAG output '{name}' uses {sorted(spec)}, which the "
+                        "local runner does not support"
+                    )
+                for selector in selectors:
+                    producer = self.results.get(f"{key}/{selector['producerSubtask']}")
+                    values = getattr(producer, kind) if producer else {}
+                    if (
+                        producer
+                        and producer.status == "succeeded"
+                        and selector[output_key] in values
+                    ):
+                        getattr(result, kind)[name] = values[selector[output_key]]
+                        break
 
     def _skip(self, key: str, component: dict[str, Any], why: str) -> None:
         self.results[key] = TaskResult(key, "skipped", reason=why)
@@ -288,44 +282,32 @@ class LocalRunner:
 
         self.done += 1
         label = f"[{self.done}/{self.total}] {task.display_name}"
-        print(f"{label}: running", flush=True)
-        log_path = task_dir / "log.txt"
         policy = task.spec.get("retryPolicy", {})
-        attempt, attempts = process.with_retries(
-            lambda n: process.run_step(
-                argv,
-                cwd=self.cwd,
-                env=env,
-                log_path=log_path,
-                label=label,
-                display=task.display_name,
-                stream_logs=self.stream_logs,
-                append=n > 0,
-            ),
-            retries=int(policy.get("maxRetryCount", 0)),
+        retry = process.Retry(
+            limit=int(policy.get("maxRetryCount", 0)),
             should_retry=lambda _: True,
             backoff=lambda n: min(
                 process.seconds(policy.get("backoffDuration", "0s"))
                 * float(policy.get("backoffFactor", 2)) ** n,
                 process.seconds(policy.get("backoffMaxDuration", "3600s")),
             ),
-            label=label,
         )
-        seconds = attempt.seconds
-        result = TaskResult(
-            key,
-            "succeeded" if attempt.returncode == 0 else "failed",
-            seconds,
-            log=str(log_path),
-            artifacts=out_artifacts,
-            attempts=attempts,
-        )
-        if attempt.returncode != 0:
-            self.results[key] = result
-            process.print_failure(label, attempt, log_path)
-            raise TaskFailed(key, log_path, attempt.returncode)
+        try:
+            step = process.Step(
+                argv,
+                self.cwd,
+                env,
+                task_dir / "log.txt",
+                label,
+                task.display_name,
+                self.stream_logs,
+            )
+            result = process.run_task(key, step, retry, artifacts=out_artifacts)
+        except TaskFailed as failed:
+            self.results[key] = failed.result or TaskResult(key, "failed")
+            raise
         self._collect_outputs(key, result, outputs, out_params, output_file)
-        print(f"{label}: done in {seconds:.1f}s", flush=True)
+        print(f"{label}: done in {result.seconds:.1f}s", flush=True)
         return result
 
     def _collect_outputs(
@@ -339,9 +321,7 @@ class LocalRunner:
         executor_output: dict[str, Any] = {}
         if output_file.exists():
             executor_output = json.loads(output_file.read_text())
-        for name, runtime in executor_output.get("artifacts", {}).items():
-            if name in result.artifacts:
-                result.artifacts[name].metadata = runtime["artifacts"][0].get("metadata", {})
+        take_metadata(result.artifacts, executor_output)
         given = executor_output.get("parameterValues", {})
         for name, definition in outputs.get("parameters", {}).items():
             kind = definition["parameterType"]
@@ -376,25 +356,25 @@ class _Context:
     executor_input: dict[str, Any]
 
     def substitute(self, text: str) -> str:
-        if text.startswith("{") and not text.startswith("{{"):
+        if ph.is_structured(text):
             raise ir.IRError(
                 f"task '{self.task}': structured placeholder {text[:60]!r} "
                 "(IfPresent/Concat) is not supported by the local runner"
             )
-        return _PLACEHOLDER.sub(lambda m: self._one(m.group(0)), text)
+        return ph.PLACEHOLDER.sub(lambda m: self._one(m.group(0)), text)
 
     def _one(self, placeholder: str) -> str:
         simple = {
-            "{{$}}": lambda: json.dumps(self.executor_input),
-            "{{$.outputs.output_file}}": lambda: str(self.output_file),
-            "{{$.pipeline_task_name}}": lambda: self.task,
-            "{{$.pipeline_task_uuid}}": lambda: str(uuid.uuid5(uuid.NAMESPACE_URL, self.task)),
+            ph.EXECUTOR_INPUT: lambda: json.dumps(self.executor_input),
+            ph.OUTPUT_FILE: lambda: str(self.output_file),
+            ph.TASK_NAME: lambda: self.task,
+            ph.TASK_UUID: lambda: str(uuid.uuid5(uuid.NAMESPACE_URL, self.task)),
         }
         if placeholder in simple:
             return simple[placeholder]()
         if placeholder.startswith("{{$.pipeline_"):
             return self.runner._job_value(placeholder)
-        match = _IO.match(placeholder)
+        match = ph.IO.match(placeholder)
         if match:
             direction, kind, name, attr = match.groups()
             try:
@@ -415,38 +395,3 @@ class _Context:
         raise ir.IRError(
             f"task '{self.task}': placeholder {placeholder} is not supported by the local runner"
         )
-
-
-def write_record(
-    run_dir: Path,
-    pipeline: str,
-    arguments: dict[str, Any],
-    results: dict[str, TaskResult],
-    status: str,
-    started: str,
-    seconds: float,
-    engine: str = "kfp",
-) -> Path:
-    record = {
-        "pipeline": pipeline,
-        "engine": engine,
-        "status": status,
-        "started_utc": started,
-        "seconds": round(seconds, 1),
-        "arguments": arguments,
-        "tasks": {
-            k: {
-                **asdict(r),
-                "seconds": round(r.seconds, 1),
-                "artifacts": {n: asdict(a) for n, a in r.artifacts.items()},
-            }
-            for k, r in results.items()
-        },
-    }
-    path = run_dir / "run.json"
-    path.write_text(json.dumps(record, indent=2, default=str) + "\n")
-    return path
-
-
-def utc_stamp() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")

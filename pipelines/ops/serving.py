@@ -1,6 +1,6 @@
 """The A/B model server on a cluster: `components.serve` as a Deployment (both versions loaded
 from the registry bucket, sticky routing, the request log shipped to the artifacts bucket where
-the ab-readout DAG reads it) and its Service, in the serving namespace of the deploy config.
+the ab-readout DAG reads it) and its Service, in the serving namespace of the config's model.
 
 Written by `make compile` to manifests/serving/ab-router.yaml; applied by hand
 (`kubectl apply -f manifests/serving/`), after the first retraining run has published a champion.
@@ -8,32 +8,58 @@ Written by `make compile` to manifests/serving/ab-router.yaml; applied by hand
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from components.common.images import image
-from components.deploy.config import DeployConfig
+from components.common.kserve import ServingSettings, load_serving
+from components.common.model import ModelConfig, load_model
+from pipelines import catalog, platform
+from pipelines.argo.dump import write_yaml
+from pipelines.catalog import IMAGE_UID, PART_OF
 from pipelines.platform import Platform
 
-PART_OF = {"app.kubernetes.io/part-of": "retrain-pipelines"}
+DEFAULT_CONFIG = "config/reviews.yaml"
 PORT = 8080
 LOG_ROOT = "/var/log/serving"
-UID = 10001  # the image family's user
 
 
-def objects(platform: Platform, cfg: DeployConfig) -> list[dict[str, Any]]:
-    name = f"{cfg.model_name}-ab-router"
+def write_manifest(
+    platform_file: Path = platform.DEFAULT_PLATFORM,
+    root: Path = catalog.MANIFESTS,
+    config: str = DEFAULT_CONFIG,
+) -> Path:
+    """The A/B model server of `config`'s model (engine-independent; kubectl apply)."""
+    uri = str(catalog.REPO_ROOT / config)
+    return write_yaml(
+        root / "serving" / "ab-router.yaml",
+        objects(platform.load(platform_file), load_model(uri), load_serving(uri)),
+        f"The A/B model server of {config}: kubectl apply -f manifests/serving/",
+    )
+
+
+def objects(
+    platform: Platform, model: ModelConfig, server: ServingSettings
+) -> list[dict[str, Any]]:
+    """The server's objects; its pod runs with the config's serving settings (the deploy
+    section's service account, requests and limits, as the InferenceService does)."""
+    name = f"{model.name}-ab-router"
     labels = {"app.kubernetes.io/name": name, **PART_OF}
-    meta = {"name": name, "namespace": cfg.namespace, "labels": dict(labels)}
+    meta = {"name": name, "namespace": model.namespace, "labels": dict(labels)}
     account: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
-        "metadata": {"name": cfg.service_account, "namespace": cfg.namespace, "labels": PART_OF},
+        "metadata": {
+            "name": server.service_account,
+            "namespace": model.namespace,
+            "labels": PART_OF,
+        },
     }
     if platform.serving_gcp_sa:
         account["metadata"]["annotations"] = {
             "iam.gke.io/gcp-service-account": platform.serving_gcp_sa
         }
-    probe = {"httpGet": {"path": f"/v1/models/{cfg.model_name}", "port": "http"}}
+    probe = {"httpGet": {"path": f"/v1/models/{model.name}", "port": "http"}}
     container = {
         "name": "server",
         "image": image("tf", platform.image_registry),
@@ -43,7 +69,7 @@ def objects(platform: Platform, cfg: DeployConfig) -> list[dict[str, Any]]:
             "--registry-root",
             f"{platform.bucket('models')}/registry",
             "--model-name",
-            cfg.model_name,
+            model.name,
             "--log-root",
             LOG_ROOT,
             "--log-upload",
@@ -61,8 +87,8 @@ def objects(platform: Platform, cfg: DeployConfig) -> list[dict[str, Any]]:
         "readinessProbe": {**probe, "periodSeconds": 5},
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 20},
         "resources": {
-            "requests": {"cpu": cfg.cpu_request, "memory": cfg.memory_request},
-            "limits": {"cpu": cfg.cpu_limit, "memory": cfg.memory_limit},
+            "requests": {"cpu": server.cpu_request, "memory": server.memory_request},
+            "limits": {"cpu": server.cpu_limit, "memory": server.memory_limit},
         },
         "securityContext": {
             "allowPrivilegeEscalation": False,
@@ -79,7 +105,7 @@ def objects(platform: Platform, cfg: DeployConfig) -> list[dict[str, Any]]:
             "apiVersion": "v1",
             "kind": "Namespace",
             "metadata": {
-                "name": cfg.namespace,
+                "name": model.namespace,
                 "labels": {
                     **PART_OF,
                     "pod-security.kubernetes.io/enforce": "restricted",
@@ -98,15 +124,15 @@ def objects(platform: Platform, cfg: DeployConfig) -> list[dict[str, Any]]:
                 "template": {
                     "metadata": {"labels": dict(labels)},
                     "spec": {
-                        "serviceAccountName": cfg.service_account,
+                        "serviceAccountName": server.service_account,
                         "automountServiceAccountToken": False,  # Workload Identity needs none
                         # SIGTERM: uvicorn drains, then the last log segment is uploaded.
                         "terminationGracePeriodSeconds": 60,
                         "securityContext": {
                             "runAsNonRoot": True,
-                            "runAsUser": UID,
-                            "runAsGroup": UID,
-                            "fsGroup": UID,
+                            "runAsUser": IMAGE_UID,
+                            "runAsGroup": IMAGE_UID,
+                            "fsGroup": IMAGE_UID,
                             "seccompProfile": {"type": "RuntimeDefault"},
                         },
                         "containers": [container],

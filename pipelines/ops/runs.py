@@ -19,7 +19,7 @@ COLUMNS = ("roc_auc", "baseline_roc_auc", "champion_roc_auc", "accuracy", "ece")
 def default_tracking_uri(platform_file: Path, local_gcs: Path) -> str:
     """The local store of local runs: beside the registry in the local stand-in of the models
     bucket."""
-    from components.record.record import LOCAL_STORE
+    from components.common.tracking import LOCAL_STORE
 
     bucket = platform.load(platform_file).bucket("models").removeprefix("gs://")
     return f"sqlite:///{(local_gcs / bucket / LOCAL_STORE).resolve() / 'mlflow.db'}"

@@ -1,14 +1,12 @@
-"""Read compiled KFP v2 IR: load and validate it as a PipelineSpec, walk DAGs, evaluate conditions.
+"""Read compiled KFP v2 IR: load and validate it as a PipelineSpec, walk DAGs, type parameters.
 
-Backends that consume the IR (the local runner here, the Argo compiler later) share this reader,
-so they all agree with what KFP's compiler wrote.
+Backends that consume the IR (the Argo compiler, the local IR runner) share this reader, so they
+all agree with what KFP's compiler wrote.
 """
 
 from __future__ import annotations
 
-import ast
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,105 +132,3 @@ def coerce_parameter(name: str, value: Any, kind: str) -> Any:
 def render_parameter(value: Any) -> str:
     """How KFP puts a parameter on a command line: strings raw, everything else as JSON."""
     return value if isinstance(value, str) else json.dumps(value)
-
-
-_PARAM_REF = re.compile(r"inputs\.parameter_values\['([^']+)'\]")
-_CEL_CALLS = {"int": int, "double": float, "string": str}
-
-
-def evaluate_condition(condition: str, parameters: dict[str, Any]) -> bool:
-    """Evaluate a KFP trigger condition (a small CEL subset) over resolved parameter values.
-
-    Supports ==, !=, <, <=, >, >=, &&, ||, !, int()/double()/string(), and JSON literals,
-    which is what kfp's compiler emits for dsl.If / dsl.Elif / dsl.Else.
-    """
-    names: dict[str, Any] = {}
-
-    def ref(match: re.Match[str]) -> str:
-        key = match.group(1)
-        if key not in parameters:
-            raise IRError(
-                f"condition {condition!r} reads parameter '{key}' which is not an "
-                f"input of the task (inputs: {sorted(parameters)})"
-            )
-        var = f"_p{len(names)}"
-        names[var] = parameters[key]
-        return var
-
-    return bool(evaluate_expression(_PARAM_REF.sub(ref, condition), names, _CEL_CALLS, condition))
-
-
-def evaluate_expression(
-    text: str,
-    names: dict[str, Any],
-    calls: dict[str, Any],
-    source: str | None = None,
-) -> Any:
-    """Evaluate a C-style boolean expression (CEL, Argo's govaluate `when`, expr retry rules).
-
-    `names` maps identifiers already substituted into `text` to values; `calls` the functions
-    it may call. Supports ==, !=, <, <=, >, >=, &&, ||, !, and/or/not, quoted strings, numbers,
-    true/false/null. Anything else raises IRError naming the expression.
-    """
-    source = source or text
-    names = dict(names)
-
-    def literal(match: re.Match[str]) -> str:  # keep '!' or '&&' inside strings untouched
-        var = f"_s{len(names)}"
-        names[var] = ast.literal_eval(match.group(0))
-        return var
-
-    text = re.sub(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", literal, text)
-    text = re.sub(r"\btrue\b", "True", text)
-    text = re.sub(r"\bfalse\b", "False", text)
-    text = re.sub(r"\bnull\b", "None", text)
-    text = text.replace("&&", " and ").replace("||", " or ")
-    text = re.sub(r"!(?!=)", " not ", text)
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as err:
-        raise IRError(f"cannot read expression {source!r}: {err}") from err
-    return _eval(tree.body, names, calls, source)
-
-
-def _eval(node: ast.AST, names: dict[str, Any], calls: dict[str, Any], source: str) -> Any:
-    import operator
-
-    ops = {
-        ast.Eq: operator.eq,
-        ast.NotEq: operator.ne,
-        ast.Lt: operator.lt,
-        ast.LtE: operator.le,
-        ast.Gt: operator.gt,
-        ast.GtE: operator.ge,
-    }
-    if isinstance(node, ast.Constant):
-        return node.value
-    if isinstance(node, ast.Name) and node.id in names:
-        return names[node.id]
-    if isinstance(node, ast.BoolOp):
-        values = [_eval(v, names, calls, source) for v in node.values]
-        return all(values) if isinstance(node.op, ast.And) else any(values)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-        return not _eval(node.operand, names, calls, source)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        return -_eval(node.operand, names, calls, source)
-    if isinstance(node, ast.Compare) and all(type(o) in ops for o in node.ops):
-        left = _eval(node.left, names, calls, source)
-        for op, comparator in zip(node.ops, node.comparators, strict=True):
-            right = _eval(comparator, names, calls, source)
-            if not ops[type(op)](left, right):
-                return False
-            left = right
-        return True
-    if (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Name)
-        and node.func.id in calls
-        and len(node.args) == 1
-    ):
-        return calls[node.func.id](_eval(node.args[0], names, calls, source))
-    raise IRError(
-        f"expression {source!r} uses something the local runner does not support: "
-        f"{ast.dump(node)[:80]}"
-    )

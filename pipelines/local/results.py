@@ -1,0 +1,105 @@
+"""What a local run produces, whichever runner ran it: each task's result and artifacts, the
+failure that stopped the run, and the run record (run.json) beside the task folders."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from components.common.times import utc_now
+
+RUN_STAMP = "%Y%m%d-%H%M%S"  # in run folder names: retrain-20261122-030000
+
+
+@dataclass
+class Artifact:
+    name: str
+    uri: str
+    schema_title: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def path(self) -> str:
+        return self.uri  # local run: the URI is a path
+
+    def runtime(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "uri": self.uri,
+            "metadata": self.metadata,
+            "type": {"schemaTitle": self.schema_title},
+        }
+
+
+@dataclass
+class TaskResult:
+    name: str
+    status: str  # succeeded | failed | skipped | omitted
+    seconds: float = 0.0
+    reason: str = ""
+    log: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    artifacts: dict[str, Artifact] = field(default_factory=dict)
+    attempts: int = 0
+
+
+class TaskFailed(Exception):
+    """A task exited non-zero after its retries; `result` is what it left, when it ran."""
+
+    def __init__(
+        self, task: str, log_path: Path, returncode: int, result: TaskResult | None = None
+    ) -> None:
+        super().__init__(f"task '{task}' failed with exit code {returncode}; log: {log_path}")
+        self.task, self.log_path, self.returncode, self.result = task, log_path, returncode, result
+
+
+def take_metadata(artifacts: dict[str, Artifact], executor_output: dict[str, Any]) -> None:
+    """The artifact metadata (metrics, ...) a task wrote to its KFP executor output file, onto
+    its output artifacts."""
+    for name, runtime in executor_output.get("artifacts", {}).items():
+        if name in artifacts:
+            artifacts[name].metadata = runtime["artifacts"][0].get("metadata", {})
+
+
+def write_record(
+    run_dir: Path,
+    pipeline: str,
+    arguments: dict[str, Any],
+    results: dict[str, TaskResult],
+    status: str,
+    started: str,
+    seconds: float,
+    engine: str = "kfp",
+) -> Path:
+    record = {
+        "pipeline": pipeline,
+        "engine": engine,
+        "status": status,
+        "started_utc": started,
+        "seconds": round(seconds, 1),
+        "arguments": arguments,
+        "tasks": {
+            k: {
+                **asdict(r),
+                "seconds": round(r.seconds, 1),
+                "artifacts": {n: asdict(a) for n, a in r.artifacts.items()},
+            }
+            for k, r in results.items()
+        },
+    }
+    path = run_dir / "run.json"
+    path.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    return path
+
+
+def run_uid(run_dir: Path) -> str:
+    """The run's uid (KFP's job uuid, Argo's workflow.uid): the same for the same run folder."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, str(run_dir.resolve())))
+
+
+def utc_stamp() -> str:
+    """Now, for a run folder's name."""
+    return utc_now().strftime(RUN_STAMP)
