@@ -18,7 +18,7 @@ provider "kubernetes" {
 }
 
 provider "helm" {
-  kubernetes {
+  kubernetes = {
     host                   = "https://${local.cluster.endpoint}"
     token                  = data.google_client_config.current.access_token
     cluster_ca_certificate = base64decode(local.cluster.ca_certificate)

@@ -1,6 +1,7 @@
 # Three dedicated identities: the nodes' (logs and metrics only), the pipelines' (bound to the
 # pipelines' Kubernetes service accounts by Workload Identity; reads data, writes artifacts/models)
-# and the A/B model server's (reads models, writes its request log under the artifacts bucket).
+# and the A/B model server's (reads models, writes its request log under serving-logs/ of the
+# artifacts bucket, nowhere else).
 resource "google_service_account" "nodes" {
   project      = var.project_id
   account_id   = "${var.prefix}-nodes"
@@ -60,16 +61,26 @@ resource "google_service_account_iam_member" "serving_workload_identity" {
 }
 
 locals {
-  # Reads versions and pointers; creates request-log objects (never overwrites or deletes).
+  # Reads versions and pointers; creates request-log objects (never overwrites or deletes), and
+  # only under its log prefix: an IAM condition on the object name (the bucket is uniform access).
   serving_bucket_roles = {
-    models    = "roles/storage.objectViewer"
-    artifacts = "roles/storage.objectCreator"
+    models    = { role = "roles/storage.objectViewer", prefix = null }
+    artifacts = { role = "roles/storage.objectCreator", prefix = var.serving_log_prefix }
   }
 }
 
 resource "google_storage_bucket_iam_member" "serving" {
   for_each = local.serving_bucket_roles
   bucket   = var.bucket_names[each.key]
-  role     = each.value
+  role     = each.value.role
   member   = "serviceAccount:${google_service_account.serving.email}"
+
+  dynamic "condition" {
+    for_each = each.value.prefix == null ? [] : [each.value.prefix]
+    content {
+      title       = "only-under-${trimsuffix(condition.value, "/")}"
+      description = "Objects named ${condition.value}* only: the A/B server's request log."
+      expression  = "resource.name.startsWith(\"projects/_/buckets/${var.bucket_names[each.key]}/objects/${condition.value}\")"
+    }
+  }
 }

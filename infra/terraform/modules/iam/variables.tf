@@ -41,3 +41,13 @@ variable "serving_kubernetes_service_account" {
   })
   default = { namespace = "ml-serving", name = "model-server" }
 }
+
+variable "serving_log_prefix" {
+  description = "Object-name prefix in the artifacts bucket under which the A/B model server may create objects (its request log: components/serve uploads to gs://<artifacts>/serving-logs/<model>/requests/); ends with a slash."
+  type        = string
+  default     = "serving-logs/"
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9._-]*/$", var.serving_log_prefix))
+    error_message = "serving_log_prefix must be a folder name ending with a slash, e.g. serving-logs/."
+  }
+}

@@ -1,7 +1,7 @@
 # Argo Workflows (helm) with its artifact repository on the artifacts bucket, and Kubeflow
 # Pipelines standalone (kustomize). Both run workloads as the pipeline Kubernetes service account,
 # which Workload Identity maps to the pipeline GCP service account.
-resource "kubernetes_namespace" "workflows" {
+resource "kubernetes_namespace_v1" "workflows" {
   metadata {
     name = var.argo.workflow_namespace
     labels = {
@@ -10,10 +10,10 @@ resource "kubernetes_namespace" "workflows" {
   }
 }
 
-resource "kubernetes_service_account" "pipeline" {
+resource "kubernetes_service_account_v1" "pipeline" {
   metadata {
     name      = var.pipeline_service_account.name
-    namespace = kubernetes_namespace.workflows.metadata[0].name
+    namespace = kubernetes_namespace_v1.workflows.metadata[0].name
     annotations = {
       "iam.gke.io/gcp-service-account" = var.pipeline_service_account.gcp_email
     }

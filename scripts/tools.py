@@ -1,0 +1,326 @@
+"""The tool shelf: the engines' own command-line tools, built from the Go module proxy.
+
+`tools/tools.txt` lists each tool once (name, module@version, package, wrapper). A build lands in
+a cache outside the clone, keyed by name and version (plus a digest of our wrapper files when a
+wrapper is used), so the second `make tools` on a machine takes seconds:
+
+    ~/.cache/retrain-pipelines/tools/<name>-<version>[-w<digest>]/<name>
+
+Nothing fetched is written into the repository: Go keeps modules in its own cache (GOMODCACHE),
+and a wrapper (tools/<dir>/: go.mod, go.sum, a few lines of Go) is ours.
+
+    python scripts/tools.py build [NAME ...]   build what is missing (all by default)
+    python scripts/tools.py path NAME          print the binary's path (exit 1 if not built)
+    python scripts/tools.py list               what the shelf holds and what is built
+    python scripts/tools.py mirror             print the OpenTofu provider mirror folder
+
+A line with `source=DIR` names a module the proxy does not serve (it answers 403): the build then
+needs that module's source at ~/.cache/retrain-pipelines/src/DIR, outside the clone, and points Go
+at it with a generated workspace file. Without it the tool is reported as unavailable, the build
+goes on with the others, and the tests that need the tool skip saying why.
+
+A line with `provider=HOST/NAMESPACE/TYPE@VERSION` is a Terraform provider: after its build the
+binary is linked into a filesystem mirror (the layout `tofu init -plugin-dir` and a
+`provider_installation { filesystem_mirror }` block read), so `init` needs no registry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SHELF = REPO / "tools" / "tools.txt"
+CACHE = Path(
+    os.environ.get("RETRAIN_TOOLS_CACHE", Path.home() / ".cache" / "retrain-pipelines" / "tools")
+)
+MIRROR = CACHE / "provider-mirror"
+SOURCES = CACHE.parent / "src"
+UNAVAILABLE = 3  # exit code of `path` for a tool that cannot be built on this machine
+NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+
+
+class ShelfError(Exception):
+    """The shelf file is malformed, or a tool cannot be built; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    module: str
+    version: str
+    package: str  # relative to the module ("." or "./cmd/argo"), or to the wrapper
+    wrapper: Path | None  # tools/<dir> holding our go.mod, when the module needs one
+    provider: str | None  # HOST/NAMESPACE/TYPE@VERSION for a Terraform provider
+    source: str | None = None  # folder under SOURCES holding a module the proxy does not serve
+
+    @property
+    def key(self) -> str:
+        key = f"{self.name}-{self.version}"
+        return f"{key}-w{wrapper_digest(self.wrapper)}" if self.wrapper else key
+
+    @property
+    def binary(self) -> Path:
+        return CACHE / self.key / self.name
+
+
+def shown(path: Path) -> str:
+    return str(path.relative_to(REPO) if path.is_relative_to(REPO) else path)
+
+
+def wrapper_digest(folder: Path) -> str:
+    """A digest of our wrapper's files, so editing the wrapper rebuilds the tool."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:10]
+
+
+def read_shelf(path: Path = SHELF) -> list[Tool]:
+    """Parse tools.txt: `name module@version package [wrapper=DIR] [provider=ADDR@VER]`."""
+    tools: list[Tool] = []
+    for number, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        where = f"{shown(path)}:{number}"
+        fields = line.split()
+        if len(fields) < 3:
+            raise ShelfError(f"{where}: expected 'name module@version package [key=value ...]'")
+        name, pinned, package, *options = fields
+        if not NAME.match(name):
+            raise ShelfError(f"{where}: tool name {name!r} must match {NAME.pattern}")
+        module, at, version = pinned.partition("@")
+        if not at or not version.startswith("v"):
+            raise ShelfError(f"{where}: {pinned!r} must be module@vX.Y.Z (a pinned version)")
+        extra = dict(option.partition("=")[::2] for option in options)
+        unknown = set(extra) - {"wrapper", "provider", "source"}
+        if unknown:
+            raise ShelfError(f"{where}: unknown option(s) {sorted(unknown)}")
+        wrapper = REPO / extra["wrapper"] if "wrapper" in extra else None
+        if wrapper is not None:
+            check_wrapper(wrapper, module, version, where)
+        if "source" in extra and wrapper is None:
+            raise ShelfError(f"{where}: source= needs a wrapper= (its go.work uses the wrapper)")
+        tools.append(
+            Tool(
+                name, module, version, package, wrapper, extra.get("provider"), extra.get("source")
+            )
+        )
+    names = [tool.name for tool in tools]
+    if len(names) != len(set(names)):
+        raise ShelfError(f"{path}: a tool name is listed twice: {names}")
+    return tools
+
+
+def check_wrapper(folder: Path, module: str, version: str, where: str) -> None:
+    """The wrapper's go.mod must require exactly the module@version the shelf names."""
+    gomod = folder / "go.mod"
+    if not gomod.is_file():
+        raise ShelfError(f"{where}: wrapper {folder} has no go.mod")
+    text = gomod.read_text()
+    if not re.search(rf"(?m)^\s*(require\s+)?{re.escape(module)}\s+{re.escape(version)}\b", text):
+        raise ShelfError(
+            f"{where}: {shown(gomod)} does not require {module} {version}; "
+            "keep the shelf line and the wrapper's go.mod on the same version"
+        )
+
+
+@contextlib.contextmanager
+def locked(tool: Tool) -> Iterator[None]:
+    """One build of a tool at a time on this machine (two `make tools` may race)."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / f".{tool.name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def go_env() -> dict[str, str]:
+    env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-buildvcs=false -trimpath")
+    env.setdefault("GOTOOLCHAIN", "local")
+    return env
+
+
+def proxy_answer(stderr: str) -> str:
+    """The lines of go's output that say what the module proxy answered, or the last lines."""
+    lines = [
+        line.strip()
+        for line in stderr.splitlines()
+        if line.strip()
+        and not line.startswith(("go: downloading", "go: finding", "go: extracting"))
+    ]
+    said = [line for line in lines if "server response" in line or "reading http" in line]
+    return "\n  ".join((said or lines[-6:]) or ["(no output)"])
+
+
+class Unavailable(ShelfError):
+    """The module proxy does not serve the tool's module and its source is not at hand."""
+
+
+def unavailable(tool: Tool) -> str | None:
+    """Why the tool cannot be built here, or None."""
+    if tool.source is None or (SOURCES / tool.source / "go.mod").is_file():
+        return None
+    return (
+        f"{tool.name}: the Go module proxy does not serve {tool.module}@{tool.version} (403 "
+        f"'This module version is not available'), and its source is not at "
+        f"{SOURCES / tool.source}; see {shown(tool.wrapper or REPO)}/README.md"
+    )
+
+
+def workspace(tool: Tool, folder: Path) -> Path:
+    """A go.work that points the proxy-refused modules at their local source (outside the clone):
+    every module the wrapper requires under the tool's module path, found below the source."""
+    assert tool.wrapper is not None and tool.source is not None
+    root = SOURCES / tool.source
+    required = re.findall(
+        rf"(?m)^\s*(?:require\s+)?({re.escape(tool.module)}(?:/[\w./-]+)?)\s+v\S+",
+        (tool.wrapper / "go.mod").read_text(),
+    )
+    replaces = []
+    for module in sorted(set(required)):
+        local = root / module.removeprefix(tool.module).lstrip("/")
+        if (local / "go.mod").is_file():
+            replaces.append(f"\t{module} => {local}")
+    work = folder / "go.work"
+    work.write_text(f"go 1.26\n\nuse {tool.wrapper}\n\nreplace (\n" + "\n".join(replaces) + "\n)\n")
+    return work
+
+
+def build(tool: Tool) -> float | None:
+    """Build one tool into its cache folder; returns the seconds it took, None when cached."""
+    with locked(tool):
+        if tool.binary.is_file():
+            link_provider(tool)
+            return None
+        reason = unavailable(tool)
+        if reason is not None:
+            raise Unavailable(reason)
+        start = time.monotonic()
+        staging = Path(tempfile.mkdtemp(prefix=f".{tool.key}.", dir=CACHE))
+        try:
+            out = staging / tool.name
+            ldflags = ["-ldflags=-s -w"]
+            if tool.wrapper is not None:
+                command = ["go", "build", *ldflags, "-o", str(out), tool.package]
+                cwd: Path | None = tool.wrapper
+            else:
+                package = tool.module + tool.package.removeprefix(".")
+                command = ["go", "install", *ldflags, f"{package}@{tool.version}"]
+                cwd = None
+            env = go_env()
+            if tool.wrapper is None:
+                env["GOBIN"] = str(staging)
+            if tool.source is not None:
+                env["GOWORK"] = str(workspace(tool, staging))
+            print(f"tools: building {tool.name} ({tool.module}@{tool.version}) ...", flush=True)
+            done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise ShelfError(
+                    f"tools: {tool.name}: {' '.join(command)} failed for module "
+                    f"{tool.module}@{tool.version}:\n  {proxy_answer(done.stderr)}"
+                )
+            if tool.wrapper is None:
+                built = staging / Path(tool.package).name if tool.package != "." else None
+                built = built if built and built.is_file() else next(staging.iterdir())
+                if built != out:
+                    built.rename(out)
+            staging.rename(CACHE / tool.key)  # atomic: a killed build leaves only a staging dir
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        link_provider(tool)
+        return time.monotonic() - start
+
+
+def provider_path(tool: Tool) -> Path | None:
+    """Where the filesystem mirror keeps a provider binary (the unpacked layout)."""
+    if tool.provider is None:
+        return None
+    address, _, version = tool.provider.partition("@")
+    kind = address.rsplit("/", 1)[-1]
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    folder = MIRROR / address / version / f"linux_{arch}"
+    return folder / f"terraform-provider-{kind}_v{version}"
+
+
+def link_provider(tool: Tool) -> None:
+    target = provider_path(tool)
+    if target is None:
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_symlink() or target.exists():
+        if target.resolve() == tool.binary.resolve():
+            return
+        target.unlink()
+    target.symlink_to(tool.binary)
+
+
+def select(tools: list[Tool], names: list[str]) -> list[Tool]:
+    known = {tool.name: tool for tool in tools}
+    missing = [name for name in names if name not in known]
+    if missing:
+        raise ShelfError(f"tools: unknown tool(s) {missing}; {SHELF.name} lists {sorted(known)}")
+    return [known[name] for name in names] if names else tools
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("build", help="build what is missing").add_argument("names", nargs="*")
+    sub.add_parser("path", help="print a built tool's path").add_argument("name")
+    sub.add_parser("list", help="what the shelf holds")
+    sub.add_parser("mirror", help="print the provider mirror folder")
+    args = parser.parse_args(argv)
+    try:
+        tools = read_shelf()
+        if args.command == "build":
+            if shutil.which("go") is None:
+                raise ShelfError("tools: no `go` on PATH; install Go 1.26 (see README)")
+            total = time.monotonic()
+            for tool in select(tools, args.names):
+                try:
+                    took = build(tool)
+                except Unavailable as why:
+                    print(f"tools: skipped {why}", flush=True)
+                    continue
+                state = "cached" if took is None else f"built in {took:.0f} s"
+                print(f"tools: {tool.name:<22} {tool.version:<40} {state}", flush=True)
+            print(f"tools: done in {time.monotonic() - total:.0f} s; cache {CACHE}")
+        elif args.command == "path":
+            (tool,) = select(tools, [args.name])
+            if not tool.binary.is_file():
+                reason = unavailable(tool)
+                if reason is not None:
+                    print(f"tools: unavailable here: {reason}", file=sys.stderr)
+                    return UNAVAILABLE
+                print(f"tools: {tool.name} is not built; run `make tools`", file=sys.stderr)
+                return 1
+            print(tool.binary)
+        elif args.command == "list":
+            for tool in tools:
+                state = "built" if tool.binary.is_file() else "missing"
+                state = "unavailable (proxy refuses it)" if unavailable(tool) else state
+                print(f"{tool.name:<22} {tool.module}@{tool.version}  {state}")
+        else:
+            print(MIRROR)
+    except ShelfError as error:
+        print(error, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
