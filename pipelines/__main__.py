@@ -107,11 +107,15 @@ def _exists(path: Path) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pipelines.local.results import TaskFailed, utc_stamp, write_record
+    from pipelines.local.results import TaskFailed, allocate_run_dir, utc_stamp, write_record
 
     started = utc_stamp()
-    run_dir = Path(args.runs_dir) / f"{args.name}-{started}"
-    manifest, runner = _runner(args, run_dir)
+    run_dir = allocate_run_dir(Path(args.runs_dir), args.name, started)
+    try:
+        manifest, runner = _runner(args, run_dir)
+    except BaseException:
+        run_dir.rmdir()  # still empty: a run that never started leaves no folder
+        raise
     print(
         f"run {run_dir} ({manifest}, {args.engine} engine); "
         f"parameters: {json.dumps(runner.arguments)}"

@@ -219,6 +219,12 @@ class ServingLogs:
 
     REQUESTS = "requests"
     OUTCOMES = "outcomes"
+    # The status of a request line answered outside the A/B router (its arm is null): REJECTED
+    # before routing (authentication, size limits, a body too slow, a bad body, no model) or
+    # DIRECT (the model's status, a version's own endpoint). The readout counts them apart.
+    REJECTED = "rejected"
+    DIRECT = "direct"
+    NOT_ROUTED = (REJECTED, DIRECT)
 
     @staticmethod
     def requests_glob(log_root: str, model_name: str) -> str:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import bz2
 import contextlib
+import fcntl
 import gzip
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +25,8 @@ from typing import IO, Any
 from components.common.errors import InputDataError
 
 GCS_PREFIX = "gs://"
+
+log = logging.getLogger(__name__)
 
 
 def beam_filesystems() -> Any:
@@ -156,7 +161,11 @@ def read_text(uri: str) -> str:
 
 
 def read_json(uri: str) -> Any:
-    return json.loads(read_text(uri))
+    """The JSON document at `uri`; InputDataError naming the file when it is not JSON."""
+    try:
+        return json.loads(read_text(uri))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputDataError(f"{uri}: not a JSON document ({err}); check or rewrite it") from None
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -188,26 +197,157 @@ def write_json_atomic(path: Path, payload: Any) -> None:
     write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
+# A leftover (a staging folder of a killed step) is removed when it is older than this and no
+# live process holds its lock. Age alone would do for steps that finish within it; the lock
+# keeps a longer one (a multi-day training) safe too.
+STALE_AFTER_S = 24 * 3600
+
+
+@contextlib.contextmanager
+def locked_new_dir(path: Path) -> Iterator[Path]:
+    """Create the folder `path` and hold an exclusive flock on it until the block ends, so
+    `remove_stale` can tell a live staging folder from a killed step's: the kernel drops the
+    lock when its process dies, however it dies. The lock goes with the folder when it is
+    renamed into place. Where the file system has no flock (some network mounts) the folder
+    is protected by its age alone."""
+    path.mkdir(parents=True)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield path
+    finally:
+        os.close(fd)
+
+
+def remove_stale(
+    parent: Path, pattern: str, max_age_s: float = STALE_AFTER_S, now: float | None = None
+) -> list[Path]:
+    """Remove what matches `pattern` in `parent` that was last modified more than `max_age_s`
+    ago and whose lock (locked_new_dir) no live process holds; the paths removed. Never a
+    younger one: a step that has just created its folder may not hold the lock yet."""
+    now = time.time() if now is None else now
+    removed = []
+    for path in sorted(parent.glob(pattern)) if parent.is_dir() else []:
+        try:
+            if now - path.lstat().st_mtime < max_age_s:
+                continue
+            if path.is_symlink() or not path.is_dir():
+                path.unlink()
+            else:
+                fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+                try:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        continue  # its step is alive
+                    except OSError:
+                        pass  # no flock here: the age decides
+                    shutil.rmtree(path)
+                finally:
+                    os.close(fd)
+        except FileNotFoundError:
+            continue  # another run removed it first
+        removed.append(path)
+    if removed:
+        log.info(
+            "removed %d leftover(s) of killed steps older than %.0f h in %s: %s",
+            len(removed),
+            max_age_s / 3600,
+            parent,
+            [p.name for p in removed],
+        )
+    return removed
+
+
 @contextlib.contextmanager
 def staged_dir(final: Path) -> Iterator[Path]:
     """Yield an empty staging folder beside `final`; on success it is renamed to `final` at once.
 
-    On any failure (or a kill) the staging folder is left behind under a dot-name that readers
-    ignore and `final` keeps its previous content. An existing non-empty `final` is replaced in
-    one rename, as KFP's launcher does for an output artifact.
+    On a failure the staging folder is removed; a kill leaves it behind under a dot-name that
+    readers ignore, and `final` keeps its previous content. The next staged_dir of the same
+    `final` removes such leftovers once they are older than STALE_AFTER_S and unlocked (a live
+    one is locked: locked_new_dir). An existing non-empty `final` is replaced in one rename,
+    as KFP's launcher does for an output artifact.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(final.parent, f".{final.name}.staging-*")
+    if final.exists():  # else an .old- folder may hold the only copy of the last output
+        remove_stale(final.parent, f".{final.name}.old-*")
     stage = final.parent / f".{final.name}.staging-{uuid.uuid4().hex[:8]}"
-    stage.mkdir()
+    with locked_new_dir(stage):
+        try:
+            yield stage
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+        if final.exists():
+            trash = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:8]}"
+            os.replace(final, trash)
+            os.replace(stage, final)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(stage, final)
+
+
+GCS_TIMEOUT_ENV = "RETRAIN_GCS_TIMEOUT_SECONDS"  # how long a gs:// source may take to answer
+GCS_TIMEOUT_DEFAULT = 30.0
+
+
+def gcs_timeout() -> float:
+    """Seconds a bucket may take to answer before a step gives up (RETRAIN_GCS_TIMEOUT_SECONDS,
+    default 30)."""
+    text = os.environ.get(GCS_TIMEOUT_ENV, "")
     try:
-        yield stage
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    if final.exists():
-        trash = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(final, trash)
-        os.replace(stage, final)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(stage, final)
+        value = float(text) if text else GCS_TIMEOUT_DEFAULT
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        from components.common.errors import ConfigError
+
+        raise ConfigError(f"{GCS_TIMEOUT_ENV}={text!r}: expected a positive number of seconds")
+    return value
+
+
+def check_bucket(uri: str, timeout: float | None = None) -> None:
+    """Fail within `timeout` seconds, saying what to check, when the bucket of the gs:// `uri`
+    cannot be listed: unreachable (UnreachableError, retryable), missing (InputDataError) or
+    forbidden (ConfigError). Beam's own retries would take 120 s and end in a bare BeamIOError."""
+    from google.api_core import exceptions as api
+    from google.api_core.retry import Retry
+    from google.auth import exceptions as auth
+    from google.cloud import storage
+
+    from components.common.errors import ConfigError, UnreachableError
+
+    limit = gcs_timeout() if timeout is None else timeout
+    bucket = uri.removeprefix(GCS_PREFIX).split("/", 1)[0]
+    where = os.environ.get("STORAGE_EMULATOR_HOST") or "storage.googleapis.com"
+    try:
+        client = storage.Client()
+        pages = client.list_blobs(
+            bucket, max_results=1, timeout=min(limit, 10.0), retry=Retry(timeout=limit)
+        ).pages
+        next(iter(pages), None)
+    except auth.DefaultCredentialsError as err:
+        raise ConfigError(
+            f"{uri}: no Google Cloud credentials ({err}); on a cluster check the step's Workload "
+            "Identity service account, locally run `gcloud auth application-default login`"
+        ) from None
+    except api.NotFound:
+        raise InputDataError(
+            f"{uri}: bucket {bucket} does not exist; check the bucket name"
+        ) from None
+    except (api.Forbidden, api.Unauthorized) as err:
+        raise ConfigError(
+            f"{uri}: not allowed to list bucket {bucket} ({err.message}); check that the step's "
+            "service account may list and read objects in it (roles/storage.objectViewer)"
+        ) from None
+    except (api.RetryError, api.ServerError, auth.TransportError, OSError) as err:
+        cause = err.cause if isinstance(err, api.RetryError) and err.cause else err
+        reason = " ".join(str(cause).split())[:200]
+        raise UnreachableError(
+            f"{uri}: bucket {bucket} did not answer within {limit:.0f} s "
+            f"({type(cause).__name__}: {reason}); check the network path to {where}, the bucket "
+            f"name and the credentials, or raise {GCS_TIMEOUT_ENV} on a slow network"
+        ) from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ from components.common.errors import InputDataError
 
 FORMATS = ("csv", "jsonl", "parquet")
 _COMPRESSED = (".gz", ".bz2")
+_BOM = "\ufeff".encode()
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,9 @@ def _csv_rows(handle: Any, options: CsvOptions) -> Iterator[list[str] | tuple[cs
     """CSV rows; a row the csv module cannot parse comes back as (its csv.Error, its raw
     lines), and the reader goes on with the next line."""
     csv.field_size_limit(CSV_FIELD_LIMIT)
-    text = io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="")
+    # utf-8-sig: a byte-order mark (Excel and Windows exports write one) is not part of the
+    # first column's name; without it the file reads as plain UTF-8.
+    text = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="surrogateescape", newline="")
     consumed: list[str] = []
 
     def lines() -> Iterator[str]:
@@ -125,23 +128,56 @@ def _csv_rows(handle: Any, options: CsvOptions) -> Iterator[list[str] | tuple[cs
         consumed.clear()
 
 
+def check_column_names(uri: str, names: Sequence[str]) -> list[str]:
+    """`names` as a list, or an InputDataError naming the file and the empty or repeated names.
+
+    A row becomes a dict keyed by these names: a repeated name would keep only its last cell
+    and an empty one a column nobody can ask for, both silently. Every header (a CSV's first
+    row, configured `columns`, a Parquet schema) passes through here."""
+    names = list(names)
+    empty = [i + 1 for i, n in enumerate(names) if not n.strip()]
+    seen: dict[str, list[int]] = {}
+    for i, n in enumerate(names):
+        seen.setdefault(n.strip(), []).append(i + 1)
+    repeated = {n: at for n, at in seen.items() if n and len(at) > 1}
+    problems = []
+    if repeated:
+        problems.append(
+            "repeated column name(s) "
+            + ", ".join(f"'{n}' (columns {', '.join(map(str, at))})" for n, at in repeated.items())
+        )
+    if empty:
+        problems.append(f"empty column name(s) at column(s) {', '.join(map(str, empty))}")
+    if problems:
+        raise InputDataError(
+            f"{uri}: {'; '.join(problems)} in the header {names}; every column needs its own "
+            "non-empty name (rename them in the file, or set ingest.csv.columns)"
+        )
+    return names
+
+
+def _csv_header(
+    uri: str, reader: Iterator[list[str] | tuple[csv.Error, str]], options: CsvOptions
+) -> list[str]:
+    """The column names of a CSV: the configured `columns`, or its first row (consumed from
+    `reader`); checked by `check_column_names`. The one place a CSV header is read."""
+    if options.columns:
+        return check_column_names(uri, options.columns)
+    try:
+        first = next(reader)
+    except StopIteration:
+        raise InputDataError(f"{uri}: the file is empty; expected a CSV header row") from None
+    if isinstance(first, tuple):
+        raise InputDataError(f"{uri}: the header row is not readable CSV: {first[0]}")
+    if not any(h.strip() for h in first):
+        raise InputDataError(f"{uri}: the first line is blank; expected a CSV header row")
+    return check_column_names(uri, first)
+
+
 def read_csv(uri: str, options: CsvOptions = PLAIN_CSV) -> Iterator[RawRecord]:
     with fs.open_read(uri) as handle:
         reader = _csv_rows(handle, options)
-        if options.columns:
-            header = list(options.columns)
-        else:
-            try:
-                first = next(reader)
-            except StopIteration:
-                raise InputDataError(
-                    f"{uri}: the file is empty; expected a CSV header row"
-                ) from None
-            if isinstance(first, tuple):
-                raise InputDataError(f"{uri}: the header row is not readable CSV: {first[0]}")
-            header = first
-            if not any(h.strip() for h in header):
-                raise InputDataError(f"{uri}: the first line is blank; expected a CSV header row")
+        header = _csv_header(uri, reader, options)
         row_no = 0
         for cells in reader:
             if not cells:  # a blank line is not a row
@@ -180,6 +216,8 @@ def read_jsonl(uri: str) -> Iterator[RawRecord]:
     with fs.open_read(uri) as handle:
         for row_no, line_bytes in enumerate(handle, start=1):
             data = line_bytes.rstrip(b"\r\n")
+            if row_no == 1:
+                data = data.removeprefix(_BOM)  # as for CSV: a byte-order mark is no content
             source = f"{uri}:{row_no}"
             try:
                 line = data.decode("utf-8")
@@ -215,6 +253,7 @@ def read_parquet(uri: str) -> Iterator[RawRecord]:
             table = pq.ParquetFile(handle)
         except Exception as err:  # pyarrow raises ArrowInvalid and friends
             raise InputDataError(f"{uri}: not a readable Parquet file: {err}") from err
+        check_column_names(uri, table.schema_arrow.names)
         row_no = 0
         for batch in table.iter_batches(batch_size=4096):
             for row in batch.to_pylist():
@@ -241,18 +280,12 @@ def header_columns(
     fmt = fmt or detect_format(uri)
     if fmt == "csv":
         if csv_options.columns:
-            return list(csv_options.columns)
+            return check_column_names(uri, csv_options.columns)
         with fs.open_read(uri) as handle:
-            try:
-                first = next(_csv_rows(handle, csv_options))
-            except StopIteration:
-                raise InputDataError(f"{uri}: the file is empty; expected a CSV header") from None
-            if isinstance(first, tuple):
-                raise InputDataError(f"{uri}: the header row is not readable CSV: {first[0]}")
-            return first
+            return _csv_header(uri, _csv_rows(handle, csv_options), csv_options)
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
         with fs.open_read(uri) as handle:
-            return list(pq.ParquetFile(handle).schema_arrow.names)
+            return check_column_names(uri, pq.ParquetFile(handle).schema_arrow.names)
     return None

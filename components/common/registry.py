@@ -10,8 +10,11 @@ Layout under <root>/<model_name>/:
 
 Local roots publish a version by renaming a fully written staging folder (atomic on one file
 system) and move a pointer under a file lock with os.replace. gs:// roots write the marker last and
-move a pointer with a generation precondition. Either way a move is a compare-and-swap: it names the
-version it expects to replace, so two writers can never both win.
+move a pointer with a generation precondition (`if_generation_match`). Either way a move is a
+compare-and-swap against the whole pointer the caller read (each pointer carries a `generation`,
+one more at every move): if anything moved it since, the move raises ConflictError (retryable)
+and changes nothing, so two writers can never both win. Every name that becomes a path (model,
+version) is a `safe_name`, every share a `check_percent` (components/common/checks.py).
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from types import EllipsisType
 from typing import Any, Literal
 
 from components.common import fs
-from components.common.errors import ConflictError, PublishError
-from components.common.times import stamp
+from components.common.checks import check_percent, safe_name
+from components.common.errors import ConfigError, ConflictError, PublishError
+from components.common.times import stamp, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +42,15 @@ HISTORY = "history.jsonl"
 MODEL_SUBDIR = "model"
 SERVING_VERSION = "1"
 Pointer = Literal["champion", "challenger"]
+POINTERS = ("champion", "challenger")
+# The fields every move sets itself; the rest of a pointer (the challenger's split) is the caller's.
+MOVE_FIELDS = ("version", "previous", "generation", "moved_utc", "reason")
+
+
+def _pointer_name(name: str) -> str:
+    if name not in POINTERS:
+        raise ConfigError(f"pointer {name!r}: a registry has only the pointers {POINTERS}")
+    return name
 
 
 @dataclass(frozen=True)
@@ -44,12 +58,15 @@ class Registry:
     root: str
     model_name: str
 
+    def __post_init__(self) -> None:
+        safe_name(self.model_name, "model name")
+
     @property
     def base(self) -> str:
         return fs.join(self.root, self.model_name)
 
     def version_uri(self, version: str) -> str:
-        return fs.join(self.base, "versions", version)
+        return fs.join(self.base, "versions", safe_name(version, "version"))
 
     def serving_uri(self, version: str) -> str:
         """What KServe's storageUri points at (it holds the numbered TF Serving folder)."""
@@ -64,17 +81,41 @@ class Registry:
         markers = fs.match(fs.join(self.base, "versions", "*", COMMITTED))
         return sorted(Path(m).parent.name for m in markers)
 
-    def pointer(self, name: Pointer) -> dict[str, Any] | None:
-        """The `champion` or `challenger` pointer; None when it was never set or was cleared."""
-        uri = fs.join(self.base, f"{name}.json")
+    def pointer_uri(self, name: str) -> str:
+        return fs.join(self.base, f"{_pointer_name(name)}.json")
+
+    def read(self, name: Pointer) -> dict[str, Any] | None:
+        """The stored `champion` or `challenger` document as it is, a cleared one included (its
+        version None); None when it was never set. What a compare-and-swap expects."""
+        uri = self.pointer_uri(name)
         if not fs.exists(uri):
             return None
-        pointer = fs.read_json(uri)
-        if pointer.get("version") is None:
+        return self._parse(uri, fs.read_text(uri))
+
+    @staticmethod
+    def _parse(uri: str, text: str) -> dict[str, Any]:
+        try:
+            pointer = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise PublishError(
+                f"{uri}: not a JSON pointer ({err}); the registry is damaged"
+            ) from None
+        if not isinstance(pointer, dict) or "version" not in pointer:
+            raise PublishError(f"{uri}: not a registry pointer (no 'version'); it is damaged")
+        return pointer
+
+    def pointer(self, name: Pointer) -> dict[str, Any] | None:
+        """The `champion` or `challenger` pointer; None when it was never set or was cleared."""
+        return self.live(name, self.read(name))
+
+    def live(self, name: Pointer, pointer: dict[str, Any] | None) -> dict[str, Any] | None:
+        """`pointer`, a document `read(name)` returned, if it names a version (None when it was
+        never set or was cleared); PublishError if that version is not committed."""
+        if pointer is None or pointer.get("version") is None:
             return None
         if pointer["version"] not in self.versions():
             raise PublishError(
-                f"{uri} points at version {pointer['version']} which is not "
+                f"{self.pointer_uri(name)} points at version {pointer['version']} which is not "
                 f"committed; the registry is inconsistent"
             )
         return dict(pointer)
@@ -108,7 +149,11 @@ class Registry:
         """Copy a SavedModel, its metadata and `extras` (name -> file, kept beside metadata.json,
         e.g. the training data's statistics) in as an immutable version; return its URI."""
         extras = extras or {}
+        uri = self.version_uri(version)  # checks the name
         if version in self.versions():
+            if self._unused_same(version, metadata):
+                log.info("version %s is published with this content, never used: kept", version)
+                return uri  # the rerun of a deploy that lost a race finds its own publish
             raise PublishError(
                 f"version {version} already exists under {self.base}; versions are immutable"
             )
@@ -121,20 +166,39 @@ class Registry:
                 "checking no publish is running"
             )
         staging = fs.local_path(self.base) / ".staging" / f"{version}-{uuid.uuid4().hex[:8]}"
-        staging.mkdir(parents=True)
-        try:
-            shutil.copytree(model_dir, staging / MODEL_SUBDIR / SERVING_VERSION)
-            fs.write_json_atomic(staging / "metadata.json", metadata)
-            for name, path in extras.items():
-                shutil.copy2(path, staging / name)
-            fs.write_text_atomic(staging / COMMITTED, stamp() + "\n")
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(staging, final)  # atomic: the version appears whole or not at all
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        # Leftovers of killed publishes: older than a day and not locked by a live one.
+        fs.remove_stale(staging.parent, "*")
+        with fs.locked_new_dir(staging):
+            try:
+                shutil.copytree(model_dir, staging / MODEL_SUBDIR / SERVING_VERSION)
+                fs.write_json_atomic(staging / "metadata.json", metadata)
+                for name, path in extras.items():
+                    shutil.copy2(path, staging / name)
+                fs.write_text_atomic(staging / COMMITTED, stamp() + "\n")
+                final.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.rename(staging, final)  # atomic: the version appears whole or not at all
+                except OSError as err:
+                    if not final.exists():
+                        raise
+                    raise ConflictError(
+                        f"{final}: another writer published version {version} at the same time"
+                    ) from err
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
         log.info("published %s", final)
         return str(final)
+
+    def _unused_same(self, version: str, metadata: dict[str, Any]) -> bool:
+        """Whether committed `version` holds the same content (`content_sha256`) as the
+        `metadata` of a new publish and no pointer ever named it (a publish whose pointer move
+        lost a race)."""
+        digest = metadata.get("content_sha256")
+        stored = fs.read_json(fs.join(self.version_uri(version), "metadata.json"))
+        if not digest or stored.get("content_sha256") != digest:
+            return False
+        return all(h.get("version") != version for h in self.history())
 
     def _publish_remote(
         self, model_dir: Path, version: str, metadata: dict[str, Any], extras: dict[str, Path]
@@ -152,29 +216,43 @@ class Registry:
             out.write((stamp() + "\n").encode())
         return dest
 
-    def move_champion(self, version: str, reason: str) -> dict[str, Any]:
-        """Point `champion` at a committed version; the previous pointer is kept in the record."""
-        previous = self.champion()
-        return self.move(
-            "champion", version, reason, expect=previous["version"] if previous else None
-        )
+    def move_champion(
+        self, version: str, reason: str, expect: dict[str, Any] | EllipsisType | None = ...
+    ) -> dict[str, Any]:
+        """Point `champion` at a committed version, if it is still `expect` (the document the
+        caller read; by default read now); the previous version is kept in the record."""
+        seen = self.read("champion") if expect is ... else expect
+        return self.move("champion", version, reason, expect=seen)
 
-    def start_challenger(self, version: str, percent: float, reason: str) -> dict[str, Any]:
+    def start_challenger(
+        self,
+        version: str,
+        percent: float,
+        reason: str,
+        expect: dict[str, Any] | EllipsisType | None = ...,
+        champion: dict[str, Any] | EllipsisType | None = ...,
+    ) -> dict[str, Any]:
         """Put `version` under A/B test against the champion on `percent` of units, replacing
-        any challenger under test now. The salt is the version, so each challenger reshuffles
-        units independently of the last one."""
-        champion, current = self.champion(), self.challenger()
-        if champion is None:
+        any challenger under test now, if the challenger is still `expect` (the document the
+        caller read; by default read now) and, on a local root, the champion still `champion`.
+        The salt is the version, so each challenger reshuffles units independently of the last
+        one."""
+        percent = check_percent(percent, "challenger percent")
+        seen = self.read("challenger") if expect is ... else expect
+        champion_doc = self.read("champion") if champion is ... else champion
+        if not isinstance(champion_doc, dict) or champion_doc.get("version") is None:
             raise PublishError(f"{self.base} has no champion to test {version} against")
+        current = seen if isinstance(seen, dict) and seen.get("version") is not None else None
         return self.move(
             "challenger",
             version,
             reason + (f"; supersedes challenger {current['version']}" if current else ""),
-            expect=current["version"] if current else None,
+            expect=seen,
+            also_expect={"champion": champion_doc},
             percent=percent,
             experiment=self.model_name,
             salt=version,
-            champion=champion["version"],
+            champion=champion_doc["version"],
             started_utc=stamp(),
         )
 
@@ -183,74 +261,131 @@ class Registry:
         name: Pointer,
         version: str | None,
         reason: str,
-        expect: str | None,
+        expect: dict[str, Any] | None,
+        also_expect: dict[Pointer, dict[str, Any] | None] | None = None,
         **fields: Any,
     ) -> dict[str, Any]:
-        """Compare-and-swap a pointer: set `name` to `version` (None clears it) only if it points
-        at `expect` now; otherwise raise ConflictError and change nothing. `fields` are kept in
-        the pointer (the challenger's split). Every move is appended to the history."""
-        if version is not None and version not in self.versions():
-            raise PublishError(
-                f"cannot make {version} {name}: it is not a committed version under {self.base}"
-            )
+        """Compare-and-swap a pointer: set `name` to `version` (None clears it) only if the
+        stored pointer is still `expect`, the whole document the caller read (`read()` or
+        `pointer()`; None: no live pointer, never set or cleared); otherwise raise ConflictError
+        (retryable) and change nothing. On a local root the pointers in `also_expect` are
+        checked under the same lock (GCS has no transaction over two objects: they are checked
+        just before). `fields` are kept in the pointer (the challenger's split; a `percent` is
+        checked). Every move is appended to the history."""
+        _pointer_name(name)
+        if expect is not None and not isinstance(expect, dict):
+            raise TypeError(f"expect must be the pointer document read, got {expect!r}")
+        if version is not None:
+            safe_name(version, "version")
+            if version not in self.versions():
+                raise PublishError(
+                    f"cannot make {version} {name}: it is not a committed version under {self.base}"
+                )
+        if "percent" in fields:
+            fields["percent"] = check_percent(fields["percent"], f"{name} percent")
+        clash = sorted(set(fields) & set(MOVE_FIELDS))
+        if clash:
+            raise ValueError(f"fields {clash} are set by the move itself")
         pointer = {
             "version": version,
-            "previous": expect,
+            "previous": expect.get("version") if expect else None,
+            "generation": None,  # set under the lock: one more than the stored one
             "moved_utc": stamp(),
             "reason": reason,
             **fields,
         }
         if fs.is_remote(self.root):
-            self._cas_remote(name, pointer, expect)
+            self._cas_remote(name, pointer, expect, also_expect or {})
         else:
-            self._cas_local(name, pointer, expect)
-        log.info("%s -> %s (was %s): %s", name, version, expect, reason)
+            self._cas_local(name, pointer, expect, also_expect or {})
+        log.info("%s -> %s (was %s): %s", name, version, pointer["previous"], reason)
         return pointer
 
-    def _conflict(self, name: str, expect: str | None, seen: str | None) -> ConflictError:
+    @staticmethod
+    def _matches(current: dict[str, Any] | None, expect: dict[str, Any] | None) -> bool:
+        """Whether the stored pointer is still the one the caller read: the whole document; for
+        `expect` None, no live pointer (absent or cleared)."""
+        if expect is None:
+            return current is None or current.get("version") is None
+        return current == expect
+
+    def _conflict(
+        self, name: str, expect: dict[str, Any] | None, seen: dict[str, Any] | None
+    ) -> ConflictError:
+        def show(doc: dict[str, Any] | None) -> str:
+            if doc is None:
+                return "nothing"
+            return f"{doc.get('version')} (generation {doc.get('generation')})"
+
         return ConflictError(
-            f"{fs.join(self.base, name + '.json')} points at {seen}, expected {expect}: another "
-            "writer moved it; read the registry again and rerun"
+            f"{self.pointer_uri(name)} is {show(seen)}, expected {show(expect)}: another writer "
+            "moved it since it was read; nothing was changed, rerun to read the registry again"
         )
 
-    def _cas_local(self, name: str, pointer: dict[str, Any], expect: str | None) -> None:
+    def _next_generation(self, pointer: dict[str, Any], current: dict[str, Any] | None) -> None:
+        pointer["generation"] = int((current or {}).get("generation") or 0) + 1
+
+    def _cas_local(
+        self,
+        name: str,
+        pointer: dict[str, Any],
+        expect: dict[str, Any] | None,
+        also: dict[Pointer, dict[str, Any] | None],
+    ) -> None:
         """Local CAS: an exclusive lock on the model's folder serialises writers, the pointer is
         replaced with os.replace (readers never see a half-written file)."""
         base = fs.local_path(self.base)
         base.mkdir(parents=True, exist_ok=True)
         with (base / ".pointers.lock").open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            current = self._read_local(base / f"{name}.json")
-            if current != expect:
-                raise self._conflict(name, expect, current)
+            for other, doc in ((name, expect), *also.items()):
+                path = base / f"{other}.json"
+                current = self._parse(str(path), path.read_text()) if path.exists() else None
+                if not self._matches(current, doc):
+                    raise self._conflict(other, doc, current)
+                if other == name:
+                    self._next_generation(pointer, current)
             fs.write_json_atomic(base / f"{name}.json", pointer)
             with (base / HISTORY).open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps({"pointer": name, **pointer}, sort_keys=True) + "\n")
 
-    @staticmethod
-    def _read_local(path: Path) -> str | None:
-        if not path.exists():
-            return None
-        version = json.loads(path.read_text()).get("version")
-        return str(version) if version is not None else None
-
-    def _cas_remote(self, name: str, pointer: dict[str, Any], expect: str | None) -> None:
-        """Compare-and-swap on GCS: the write succeeds only if nobody moved the pointer since."""
+    def _cas_remote(
+        self,
+        name: str,
+        pointer: dict[str, Any],
+        expect: dict[str, Any] | None,
+        also: dict[Pointer, dict[str, Any] | None],
+    ) -> None:
+        """Compare-and-swap on GCS: the stored pointer is read with its object generation and
+        compared whole; the write carries `if_generation_match` of that generation, so it fails
+        (412) if anyone wrote the object since, however close the race."""
         from google.api_core.exceptions import PreconditionFailed
         from google.cloud import storage
 
         bucket_name, _, prefix = self.base.removeprefix(fs.GCS_PREFIX).partition("/")
         bucket = storage.Client().bucket(bucket_name)
+        for other, doc in also.items():
+            blob = bucket.get_blob(f"{prefix}/{other}.json")
+            seen = None
+            if blob is not None:
+                text = blob.download_as_bytes(if_generation_match=blob.generation).decode()
+                seen = self._parse(self.pointer_uri(other), text)
+            if not self._matches(seen, doc):
+                raise self._conflict(other, doc, seen)
         path = f"{prefix}/{name}.json"
         current = bucket.get_blob(path)
         generation = 0  # 0 = "must not exist yet"
         seen = None
         if current is not None:
-            seen = json.loads(current.download_as_bytes(if_generation_match=current.generation))
-            seen = seen.get("version")
+            try:
+                text = current.download_as_bytes(if_generation_match=current.generation).decode()
+            except PreconditionFailed as err:  # rewritten between the two requests
+                raise self._conflict(name, expect, None) from err
+            seen = self._parse(self.pointer_uri(name), text)
             generation = current.generation
-        if seen != expect:
+        if not self._matches(seen, expect):
             raise self._conflict(name, expect, seen)
+        self._next_generation(pointer, seen)
         blob = bucket.blob(path)
         try:
             blob.upload_from_string(
@@ -259,9 +394,16 @@ class Registry:
                 if_generation_match=generation,
             )
         except PreconditionFailed as err:
-            raise self._conflict(name, expect, "a newer generation") from err
+            raise ConflictError(
+                f"{self.pointer_uri(name)}: another writer moved it at the same moment (object "
+                f"generation {generation} is gone); nothing was changed, rerun to read the "
+                "registry again"
+            ) from err
+        # Named to sort in the order of the moves: to the microsecond, then the generation.
+        when = utc_now().strftime("%Y%m%dT%H%M%S.%fZ")
         history = bucket.blob(
-            f"{prefix}/history/{pointer['moved_utc']}-{name}-{uuid.uuid4().hex[:8]}.json"
+            f"{prefix}/history/{when}-{name}-{pointer['generation']:09d}-"
+            f"{uuid.uuid4().hex[:8]}.json"
         )
         history.upload_from_string(
             json.dumps({"pointer": name, **pointer}, sort_keys=True), if_generation_match=0

@@ -1,5 +1,9 @@
 """Publish a blessed model into the registry as the challenger (or the first champion), and write
-the KServe InferenceService rendered from the registry's pointers (components.common.kserve)."""
+the KServe InferenceService rendered from the registry's pointers (components.common.kserve).
+
+The pointers are read once, before the publish, and every move expects them as read: of two
+deploys racing, one wins and the other fails retryably (exit 75) with no pointer moved and no
+manifest or record written; its rerun finds its own publish (same content) and reads again."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import Any
 
 from components.common import fs
 from components.common.artifacts import DeployRecord, TrainedModel
+from components.common.checks import check_percent, safe_name
 from components.common.errors import InputDataError, PublishError
 from components.common.kserve import write_manifest
 from components.common.model import ModelConfig
@@ -30,8 +35,9 @@ def content_hash(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def new_version_id(saved_model: Path, now: dt.datetime | None = None) -> str:
-    return f"v{compact_stamp(now)}-{content_hash(saved_model)[:8]}"
+def version_id(digest: str, now: dt.datetime | None = None) -> str:
+    """A new version's id: the publish time and the model's content hash."""
+    return f"v{compact_stamp(now)}-{digest[:8]}"
 
 
 def deploy(
@@ -40,12 +46,15 @@ def deploy(
     model: ModelConfig,
     cfg: DeployConfig,
     registry_root: str,
-    canary_percent: int,
+    canary_percent: float,
     manifest_out: Path,
     version: str | None = None,
 ) -> DeployRecord:
     """Publish the model in `model_dir` if `evaluation` blessed it, move the pointers as the
     rollout says and write the InferenceService to `manifest_out`; the deploy record."""
+    canary_percent = check_percent(canary_percent, "--canary-percent")
+    if version is not None:
+        safe_name(version, "--version")
     blessing = evaluation.get("blessing", {})
     if blessing.get("blessed") is not True:
         raise PublishError(
@@ -53,17 +62,19 @@ def deploy(
             f"({'; '.join(blessing.get('reasons', ['no blessing recorded']))}); "
             "refusing to publish"
         )
-    if not 0 <= canary_percent <= 100:
-        raise PublishError(f"canary percent must be within 0..100, got {canary_percent}")
     saved_model = model_dir / TrainedModel.SAVED_MODEL
     if not (saved_model / "saved_model.pb").is_file():
         raise InputDataError(f"{saved_model}: no saved_model.pb; expected the train step's output")
 
     registry = Registry(registry_root, model.name)
-    champion, challenger = registry.champion(), registry.challenger()
-    version = version or new_version_id(saved_model)
+    champion_doc, challenger_doc = registry.read("champion"), registry.read("challenger")
+    champion = registry.live("champion", champion_doc)
+    challenger = registry.live("challenger", challenger_doc)
+    digest = content_hash(saved_model)
+    version = version or version_id(digest)
     metadata = {
         "version": version,
+        "content_sha256": digest,
         "model_name": model.name,
         "metrics": evaluation.get("candidate")
         or {k: v for k, v in evaluation.items() if k != "blessing"},
@@ -78,14 +89,18 @@ def deploy(
     reason = "blessed: " + "; ".join(blessing.get("reasons", []))
     if champion is None or cfg.rollout == "replace":
         role = "champion"
-        registry.move_champion(version, reason)
+        registry.move_champion(version, reason, expect=champion)
         if challenger is not None:
-            registry.move(
-                "challenger", None, f"champion replaced by {version}", challenger["version"]
-            )
+            registry.move("challenger", None, f"champion replaced by {version}", expect=challenger)
     else:
         role = "challenger"
-        registry.start_challenger(version, canary_percent, reason)
+        registry.start_challenger(
+            version,
+            canary_percent,
+            reason,
+            expect=challenger,
+            champion=champion,
+        )
     manifest = write_manifest(model, cfg, registry, manifest_out)
     log.info(
         "version %s published at %s as %s%s",
@@ -110,7 +125,7 @@ def run(
     metrics: str,
     config_uri: str,
     registry_root: str,
-    canary_percent: int,
+    canary_percent: float,
     manifest_out: Path,
     record_out: Path | None = None,
     version: str | None = None,

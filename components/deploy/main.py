@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from components.common import interface, kfp_io
+from components.common.checks import check_percent, safe_name
 from components.common.cli import run_cli
 from components.deploy.deploy import run
 
@@ -21,7 +22,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The flags components/deploy/component.py declares, and the CLI's own."""
     parser = interface.parser("components.deploy", __doc__)
     parser.add_argument("--version", default=None, help="version id (default: time + content hash)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.canary_percent = check_percent(args.canary_percent, "--canary-percent")
+    if args.version is not None:
+        safe_name(args.version, "--version")
+    return args
 
 
 def _body(argv: Sequence[str] | None) -> int:

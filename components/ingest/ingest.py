@@ -6,10 +6,15 @@ even after the source bucket changes.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gzip
 import importlib.metadata
 import logging
 import shutil
+import sys
+import zlib
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -130,6 +135,8 @@ def snapshot(
     files: list[SnapshotFile] = []
     sources: list[str] = []
     missing: list[str] = []
+    if source.startswith(fs.GCS_PREFIX):  # within a timeout, not after Beam's 120 s of retries
+        fs.check_bucket(source)
     for pattern in window_sources(source, window):
         try:
             sources += expand_sources(pattern)
@@ -147,15 +154,17 @@ def snapshot(
         (stage / Raw.DATA_DIR).mkdir()
         for index, src in enumerate(sources):
             file_fmt = fmt or records.detect_format(src)
-            _check_columns(src, file_fmt, required_columns or [], csv_options)
+            with _readable(src, file_fmt):
+                _check_columns(src, file_fmt, required_columns or [], csv_options)
             name = f"part-{index:05d}-{Path(src).name}"
             dest = stage / Raw.DATA_DIR / name
             with fs.open_read_raw(src) as reader, dest.open("wb") as writer:
                 shutil.copyfileobj(reader, writer, length=1 << 20)
             rows = undecodable = 0
-            for record in records.read_records(str(dest), file_fmt, csv_options):
-                rows += 1
-                undecodable += record.error is not None
+            with _readable(src, file_fmt, local_copy=True):
+                for record in records.read_records(str(dest), file_fmt, csv_options):
+                    rows += 1
+                    undecodable += record.error is not None
             if rows == 0:
                 raise InputDataError(
                     f"{src}: no data rows (empty, or a header only); "
@@ -190,6 +199,27 @@ def snapshot(
         }
         fs.write_json_atomic(stage / Raw.MANIFEST, manifest)
     return manifest
+
+
+@contextlib.contextmanager
+def _readable(uri: str, fmt: str, local_copy: bool = False) -> Iterator[None]:
+    """A file that cannot be decoded as a whole (a corrupt Parquet file, a truncated .gz) is bad
+    input naming the file (exit 2), not a traceback. Reading the `local_copy` of it, an OSError
+    without an errno is pyarrow's word for corrupt data (a disk error has an errno; a network
+    error cannot happen there)."""
+    broken: tuple[type[BaseException], ...] = (EOFError, zlib.error, gzip.BadGzipFile)
+    try:
+        yield
+    except broken as err:
+        raise InputDataError(f"{uri}: not a readable {fmt} file ({err}); replace it") from None
+    except Exception as err:
+        arrow = sys.modules.get("pyarrow")
+        corrupt = local_copy and isinstance(err, OSError) and err.errno is None
+        if arrow is None or not (isinstance(err, arrow.ArrowException) or corrupt):
+            raise
+        raise InputDataError(
+            f"{uri}: not a readable {fmt} file ({' '.join(str(err).split())[:300]}); replace it"
+        ) from None
 
 
 def _check_columns(

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from components.common import interface
 from components.common.cli import run_cli
-from components.common.config import load_section
+from components.common.config import load_section, validate_all
 from components.common.errors import ConfigError
 from components.common.records import FORMATS
 from components.ingest.config import IngestConfig
@@ -36,6 +36,8 @@ def _body(argv: Sequence[str] | None) -> int:
     args = parse_args(argv)
     required = [c.strip() for c in args.required_columns.split(",") if c.strip()]
     window = Window.parse(args.window_end, args.window_days)
+    if args.config:  # the first step: every section is checked now, not when its step runs
+        validate_all(args.config)
     settings = (
         load_section(args.config, "ingest", IngestConfig, optional=True)
         if args.config

@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 
 from components.common import interface, kfp_io
+from components.common.checks import check_percent
 from components.common.cli import run_cli
 from components.common.errors import ConfigError
 from components.promote.promote import run
@@ -27,6 +28,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if (args.readout is None) == (args.ramp_percent is None):
         raise ConfigError("give either --readout (apply a decision) or --ramp-percent")
+    if args.ramp_percent is not None:
+        args.ramp_percent = check_percent(args.ramp_percent, "--ramp-percent")
     return args
 
 

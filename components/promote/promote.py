@@ -1,7 +1,9 @@
 """Apply an A/B readout's decision to the registry: promote (the challenger becomes champion),
 roll back (the challenger is withdrawn) or continue; or ramp the challenger's share. Every move
 is a compare-and-swap against what the readout saw, so a decision about an experiment that has
-since changed is refused instead of applied to the wrong version."""
+since changed is refused (exit 2, read out again) instead of applied to the wrong version, and
+against the whole pointer read here, so a writer racing this one makes it fail retryably (exit
+75) having changed nothing."""
 
 from __future__ import annotations
 
@@ -11,21 +13,48 @@ from typing import Any
 
 from components.common import fs, kfp_io
 from components.common.artifacts import DECISIONS, Readout
-from components.common.errors import ConflictError, InputDataError
+from components.common.checks import check_percent
+from components.common.errors import InputDataError
 from components.common.kserve import load_serving, write_manifest
 from components.common.model import load_model
-from components.common.registry import Registry
+from components.common.registry import MOVE_FIELDS, Registry
 
 log = logging.getLogger(__name__)
 
 
-def apply(decision: dict[str, Any], registry: Registry) -> dict[str, Any]:
-    """Move the pointers the decision asks for; idempotent (a rerun after a kill finishes it)."""
+def read_decision(uri: str) -> dict[str, Any]:
+    """The readout's decision at `uri`, checked: InputDataError naming the file and the field
+    when it is not JSON or not a decision (bad input: no rerun of promote can fix it)."""
+    decision = fs.read_json(uri)
+    if not isinstance(decision, dict):
+        raise InputDataError(f"{uri}: expected a JSON object, got {type(decision).__name__}")
+    if decision.get("decision") not in DECISIONS:
+        raise InputDataError(
+            f"{uri}: decision {decision.get('decision')!r} is not one of {DECISIONS}"
+        )
+    for key in ("challenger", "champion", "read_utc"):
+        if not isinstance(decision.get(key), str | None):
+            raise InputDataError(f"{uri}: {key} {decision.get(key)!r} is not a string or null")
+    reasons = decision.get("reasons", [])
+    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+        raise InputDataError(f"{uri}: reasons {reasons!r} is not a list of strings")
+    return decision
+
+
+def apply(
+    decision: dict[str, Any], registry: Registry, source: str = "the readout"
+) -> dict[str, Any]:
+    """Move the pointers the decision asks for; idempotent (a rerun after a kill finishes it).
+    Every move expects the pointer as read here: a racing writer makes it fail retryably."""
     word = decision.get("decision")
     if word not in DECISIONS:
-        raise InputDataError(f"decision {word!r} is not one of {DECISIONS}")
+        raise InputDataError(f"{source}: decision {word!r} is not one of {DECISIONS}")
     tested, champion_seen = decision.get("challenger"), decision.get("champion")
-    champion, challenger = registry.champion(), registry.challenger()
+    champion_doc, challenger_doc = registry.read("champion"), registry.read("challenger")
+    champion, challenger = (
+        registry.live("champion", champion_doc),
+        registry.live("challenger", challenger_doc),
+    )
     now_champion = champion["version"] if champion else None
     now_challenger = challenger["version"] if challenger else None
     reason = f"A/B readout {decision.get('read_utc', '')}: " + "; ".join(
@@ -35,21 +64,28 @@ def apply(decision: dict[str, Any], registry: Registry) -> dict[str, Any]:
     if word == "promote" and tested is not None:
         if now_champion != tested:
             if now_champion != champion_seen:
-                raise ConflictError(
-                    f"champion is {now_champion}, the readout saw {champion_seen}; read out again"
+                raise InputDataError(
+                    f"{source}: the champion is {now_champion} now, the readout saw "
+                    f"{champion_seen}; the decision is stale: read out again"
                 )
-            registry.move("champion", tested, reason, expect=champion_seen)
+            registry.move(
+                "champion",
+                tested,
+                reason,
+                expect=champion,
+            )
             moved.append("champion")
         if now_challenger == tested:
-            registry.move("challenger", None, f"promoted to champion: {reason}", expect=tested)
+            registry.move("challenger", None, f"promoted to champion: {reason}", expect=challenger)
             moved.append("challenger")
     elif word == "rollback" and tested is not None:
         if now_challenger not in (tested, None):
-            raise ConflictError(
-                f"challenger is {now_challenger}, the readout tested {tested}; read out again"
+            raise InputDataError(
+                f"{source}: the challenger is {now_challenger} now, the readout tested "
+                f"{tested}; the decision is stale: read out again"
             )
         if now_challenger == tested:
-            registry.move("challenger", None, f"rolled back: {reason}", expect=tested)
+            registry.move("challenger", None, f"rolled back: {reason}", expect=challenger)
             moved.append("challenger")
     champion, challenger = registry.champion(), registry.challenger()
     result = {
@@ -62,9 +98,12 @@ def apply(decision: dict[str, Any], registry: Registry) -> dict[str, Any]:
     return result
 
 
-def ramp(registry: Registry, percent: float) -> dict[str, Any]:
+def ramp(registry: Registry, percent: float, what: str = "ramp percent") -> dict[str, Any]:
     """Give the challenger a larger share. Only upwards: buckets are added, so units already in
-    the challenger arm stay there (lowering it would move them back)."""
+    the challenger arm stay there (lowering it would move them back). The move expects the
+    pointer read here, so of two racing ramps one wins and the other fails retryably; rerun, it
+    applies or is refused as lower."""
+    percent = check_percent(percent, what)
     challenger = registry.challenger()
     if challenger is None:
         raise InputDataError(f"{registry.base} has no challenger to ramp")
@@ -73,17 +112,13 @@ def ramp(registry: Registry, percent: float) -> dict[str, Any]:
             f"ramp to {percent}% is below the current {challenger['percent']}%: that would move "
             "units already in the challenger arm back; roll back or start a new challenger"
         )
-    fields = {
-        k: v
-        for k, v in challenger.items()
-        if k not in ("version", "previous", "moved_utc", "reason")
-    }
+    fields = {k: v for k, v in challenger.items() if k not in MOVE_FIELDS}
     fields["percent"] = percent
     return registry.move(
         "challenger",
         challenger["version"],
         f"ramp {challenger['percent']}% -> {percent}%",
-        expect=challenger["version"],
+        expect=challenger,
         **fields,
     )
 
@@ -102,11 +137,12 @@ def run(
     the moves (`record_out`, the KFP record artifact)."""
     registry = Registry(registry_root, load_model(config_uri).name)
     if readout is not None:
-        result = apply(fs.read_json(fs.join(str(readout), Readout.DECISION)), registry)
+        uri = fs.join(str(readout), Readout.DECISION)
+        result = apply(read_decision(uri), registry, uri)
     else:
         if ramp_percent is None:
             raise InputDataError("give either a readout folder or a ramp percent")
-        pointer = ramp(registry, ramp_percent)
+        pointer = ramp(registry, ramp_percent, "--ramp-percent")
         result = {
             "decision": "ramp",
             "challenger": pointer["version"],

@@ -33,7 +33,10 @@ def readout_in_memory(
         outcome_sum[e[key]] += e["value"]
     by_unit: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for raw in entries:
-        row = pipeline.parse_request(json.dumps(raw))
+        try:
+            row = pipeline.parse_request(json.dumps(raw))
+        except pipeline.NotRouted:  # a rejection or a direct call: no arm's traffic
+            continue
         if row.get("challenger") == challenger["version"]:
             by_unit[row["unit_id"]].append(
                 {**row, "outcome": outcome_sum.get(row["request_id"], 0.0)}
@@ -59,6 +62,7 @@ def readout_in_memory(
                 "p50_ms": float(q[0]),
                 "p99_ms": float(q[1]),
                 "max_ms": float(q[2]),
+                "histogram": stats.latency_histogram(values),
             }
     result = stats.decide(cfg, units, latency)
     result.update(champion=champion["version"], challenger=challenger["version"], read_utc="")

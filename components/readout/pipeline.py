@@ -17,11 +17,18 @@ from apache_beam.io.textio import ReadFromTextWithFilename, WriteToText
 from apache_beam.transforms.stats import ApproximateQuantiles
 
 from components.common import fs
-from components.common.artifacts import Readout
+from components.common.artifacts import Readout, ServingLogs
+from components.readout import stats
 
 DEAD = "dead_letter"
 ARMS = ("champion", "challenger")
 STATUSES = ("ok", "error", "bad_request")
+NOT_ROUTED = "not_routed"  # request lines with no arm (ServingLogs.NOT_ROUTED): counted apart
+
+
+class NotRouted(Exception):
+    """A request line answered outside the router (a rejection, a direct call): not arm traffic,
+    not malformed either; the job counts it by its status."""
 
 
 def parse_time(value: Any) -> dt.datetime:
@@ -43,8 +50,11 @@ def _check(row: Any, fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_request(line: str) -> dict[str, Any]:
+    raw = json.loads(line)
+    if isinstance(raw, dict) and raw.get("status") in ServingLogs.NOT_ROUTED:
+        raise NotRouted(raw["status"])
     row = _check(
-        json.loads(line),
+        raw,
         {
             "request_id": str,
             "unit_id": str,
@@ -80,6 +90,9 @@ class ParseLines(beam.DoFn):
             return
         try:
             yield self.parse(line)
+        except NotRouted as skipped:
+            beam.metrics.Metrics.counter("readout", f"{self.kind}_not_routed").inc()
+            yield pvalue.TaggedOutput(NOT_ROUTED, str(skipped))
         except (ValueError, TypeError) as err:  # json.JSONDecodeError is a ValueError
             beam.metrics.Metrics.counter("readout", f"{self.kind}_dead_letter").inc()
             yield pvalue.TaggedOutput(
@@ -193,14 +206,45 @@ class LatencyByArm(beam.PTransform):
             | "Named" >> beam.Map(_quantiles)
         )
         counts = keyed | "Counts" >> beam.CombinePerKey(_CountErrors())
-        return (
-            {"latency": quantiles, "counts": counts}
-            | "Together" >> beam.CoGroupByKey()
-            | "Row"
-            >> beam.MapTuple(
-                lambda k, g: {"key": k, **next(iter(g["counts"])), **next(iter(g["latency"]))}
-            )
+        histograms = (
+            keyed
+            | "OverallOnly" >> beam.Filter(lambda kr: "|" not in kr[0])
+            | "Bins" >> beam.MapTuple(lambda k, r: (k, stats.latency_bin(float(r["latency_ms"]))))
+            | "Histogram" >> beam.CombinePerKey(_Histogram())
         )
+
+        def row(k: str, g: dict[str, Any]) -> dict[str, Any]:
+            out = {"key": k, **next(iter(g["counts"])), **next(iter(g["latency"]))}
+            for h in g["histogram"]:  # per arm only: what the latency guardrail counts
+                out["histogram"] = h
+            return out
+
+        return (
+            {"latency": quantiles, "counts": counts, "histogram": histograms}
+            | "Together" >> beam.CoGroupByKey()
+            | "Row" >> beam.MapTuple(row)
+        )
+
+
+class _Histogram(beam.CombineFn):
+    """Latency bins (stats.latency_bin) -> {bin: count}, as stats.latency_histogram makes it."""
+
+    def create_accumulator(self) -> dict[int, int]:
+        return {}
+
+    def add_input(self, acc: dict[int, int], b: int) -> dict[int, int]:
+        acc[b] = acc.get(b, 0) + 1
+        return acc
+
+    def merge_accumulators(self, accs: Iterable[dict[int, int]]) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for acc in accs:
+            for b, n in acc.items():
+                out[b] = out.get(b, 0) + n
+        return out
+
+    def extract_output(self, acc: dict[int, int]) -> dict[str, int]:
+        return {str(b): n for b, n in sorted(acc.items())}
 
 
 class _CountErrors(beam.CombineFn):
@@ -244,7 +288,9 @@ def run(
             p
             | "ReadRequests" >> ReadFromTextWithFilename(requests_glob)
             | "ParseRequests"
-            >> beam.ParDo(ParseLines(parse_request, "request")).with_outputs(DEAD, main="rows")
+            >> beam.ParDo(ParseLines(parse_request, "request")).with_outputs(
+                DEAD, NOT_ROUTED, main="rows"
+            )
         )
         outcome_lines = (
             p | "ReadOutcomes" >> ReadFromTextWithFilename(outcomes_glob)
@@ -271,6 +317,12 @@ def run(
             "experiment_requests": current | "CountCurrent" >> beam.combiners.Count.Globally(),
             "outcomes": outcomes.rows | "CountOutcomes" >> beam.combiners.Count.Globally(),
         }
+        for status in ServingLogs.NOT_ROUTED:  # e.g. rejected: 401, 413, 408 before routing
+            counted[status] = (
+                requests[NOT_ROUTED]
+                | f"Only{status}" >> beam.Filter(lambda s, status=status: s == status)
+                | f"Count{status}" >> beam.combiners.Count.Globally()
+            )
         (
             [pc | f"Name{k}" >> beam.Map(lambda n, k=k: (k, n)) for k, pc in counted.items()]
             | "AllCounts" >> beam.Flatten()

@@ -11,7 +11,7 @@ from typing import Any
 
 from components.common import fs, kfp_io
 from components.common.artifacts import NONE, Readout
-from components.common.config import load_section
+from components.common.config import load_section, validate_all
 from components.common.model import load_model
 from components.common.registry import Registry
 from components.common.times import stamp
@@ -34,6 +34,8 @@ def latency_tables(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dic
     for row in rows:
         arm, _, bucket = row["key"].partition("|")
         numbers = {k: row[k] for k in ("requests", "errors", "p50_ms", "p99_ms", "max_ms")}
+        if not bucket:
+            numbers["histogram"] = row["histogram"]  # what the latency guardrail counts
         numbers["error_rate"] = row["errors"] / row["requests"] if row["requests"] else 0.0
         if bucket:
             timeline.append({"arm": arm, "time": float(bucket), **numbers})
@@ -167,6 +169,7 @@ def run(
 ) -> tuple[dict[str, Any], dict[str, float], dict[str, str]]:
     """The readout step: read out the model's experiment into `output`, copy the dashboard, log
     the MLflow run, write the KFP metrics and the decision word; (result, metrics, run ids)."""
+    validate_all(config_uri)  # the first step of the A/B DAG checks every section
     cfg = load_section(config_uri, "abtest", ABTestConfig)
     registry = Registry(registry_root, load_model(config_uri).name)
     result = readout(requests_glob, outcomes_glob, cfg, registry, output, beam_args)

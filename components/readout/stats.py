@@ -8,7 +8,7 @@ or it is not better at the horizon), `continue` (no horizon yet, no guardrail br
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -70,10 +70,154 @@ def compare(challenger: np.ndarray, champion: np.ndarray, alpha: float) -> dict[
     }
 
 
+# Latency per arm is kept as a histogram on geometric bins (each 5% wider than the last), so the
+# Beam job and the in-memory path count exactly how many requests of an arm are slower than any
+# threshold (rounded up to a bin edge), and the counts merge across workers.
+LATENCY_BASE_MS = 0.01
+LATENCY_RATIO = 1.05
+LATENCY_BINS = 400  # the last edge is ~3,000 s: anything slower lands in the last bin
+# The absolute limit is on the p99: more than this share above `max_p99_latency_ms` breaks it.
+SLO_SHARE = 0.01
+
+
+def latency_bin(ms: float) -> int:
+    """The bin of a latency: 0 for <= LATENCY_BASE_MS, i for (edge(i-1), edge(i)]."""
+    if not ms > LATENCY_BASE_MS:  # also NaN
+        return 0
+    return min(
+        LATENCY_BINS - 1, math.ceil(math.log(ms / LATENCY_BASE_MS) / math.log(LATENCY_RATIO))
+    )
+
+
+def latency_edge(index: int) -> float:
+    """The upper edge (ms) of bin `index`."""
+    return LATENCY_BASE_MS * LATENCY_RATIO**index
+
+
+def latency_histogram(values: Iterable[float]) -> dict[str, int]:
+    """Sparse histogram of latencies: bin index (a string, as JSON keys are) -> count."""
+    counts: dict[int, int] = {}
+    for v in values:
+        b = latency_bin(float(v))
+        counts[b] = counts.get(b, 0) + 1
+    return {str(k): n for k, n in sorted(counts.items())}
+
+
+def _slower_than(histogram: dict[str, int], index: int) -> int:
+    """Requests in bins above `index`, i.e. slower than latency_edge(index)."""
+    return sum(n for k, n in histogram.items() if int(k) > index)
+
+
+def _quantile_bin(histogram: dict[str, int], q: float) -> int:
+    """The smallest bin whose upper edge has at most a (1 - q) share of the requests above it."""
+    total = sum(histogram.values())
+    above = total
+    for k in sorted(int(k) for k in histogram):
+        above -= histogram[str(k)]
+        if above <= (1 - q) * total:
+            return k
+    return LATENCY_BINS - 1
+
+
+def latency_guardrail(
+    cfg: ABTestConfig, latency: dict[str, dict[str, Any]]
+) -> tuple[list[str], dict[str, Any]]:
+    """The latency guardrail: (broken rules as sentences, the numbers behind them).
+
+    Applied once each arm has `min_requests`. Two one-sided tests, each rolling back equal
+    models with probability at most `latency_alpha` per readout (both together at most twice
+    that; `test_guardrail` measures it):
+    - absolute: the challenger's share of requests slower than `max_p99_latency_ms` is above
+      1% (its p99 is above the limit), an exact binomial test;
+    - relative: the challenger's share of "slow" requests exceeds the champion's by more than
+      `max_slow_share_increase`, a score test (Farrington-Manning) of the difference. Slow is
+      slower than `latency_threshold_ms`, or else than the champion's `latency_quantile` plus
+      `latency_slack_ms`. A pause that slows a few requests of one arm moves its share by
+      requests / n, within the margin once n >= min_requests; the p99 of a small sample is
+      nearly its maximum, which a single pause decides: that is why neither is used.
+    """
+    import warnings
+
+    from scipy.stats import binomtest
+    from statsmodels.stats.proportion import test_proportions_2indep
+
+    g = cfg.guardrails
+    ch, cp = latency.get("challenger"), latency.get("champion")
+    info: dict[str, Any] = {"alpha": g.latency_alpha, "min_requests": g.min_requests}
+    if not ch or not cp or "histogram" not in ch or "histogram" not in cp:
+        info["applied"] = False
+        return [], info
+    n_ch, n_cp = int(ch["requests"]), int(cp["requests"])
+    if min(n_ch, n_cp) < g.min_requests:
+        info["applied"] = False
+        return [], info
+    info["applied"] = True
+    broken = []
+    slo_bin = latency_bin(g.max_p99_latency_ms)
+    over = _slower_than(ch["histogram"], slo_bin)
+    p_slo = float(binomtest(over, n_ch, SLO_SHARE, alternative="greater").pvalue)
+    info["absolute"] = {
+        "limit_ms": round(latency_edge(slo_bin), 3),
+        "challenger_over": over,
+        "challenger_requests": n_ch,
+        "p_value": p_slo,
+    }
+    if p_slo < g.latency_alpha:
+        broken.append(
+            f"latency: {over} of {n_ch} challenger requests ({over / n_ch:.1%}) took over "
+            f"{latency_edge(slo_bin):.1f} ms: its p99 is above {g.max_p99_latency_ms:.1f} ms "
+            f"(one-sided binomial test of a share > {SLO_SHARE:.0%}, p = {p_slo:.2g} < "
+            f"alpha {g.latency_alpha})"
+        )
+    if g.latency_threshold_ms is not None:
+        threshold = g.latency_threshold_ms
+        source = "latency_threshold_ms"
+    else:
+        base = latency_edge(_quantile_bin(cp["histogram"], g.latency_quantile))
+        threshold = base + g.latency_slack_ms
+        source = f"champion p{g.latency_quantile * 100:g} {base:.1f} ms + {g.latency_slack_ms:g} ms"
+    slow_bin = latency_bin(threshold)
+    slow_ch, slow_cp = (
+        _slower_than(ch["histogram"], slow_bin),
+        _slower_than(cp["histogram"], slow_bin),
+    )
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        test = test_proportions_2indep(
+            slow_ch,
+            n_ch,
+            slow_cp,
+            n_cp,
+            value=g.max_slow_share_increase,
+            method="score",
+            compare="diff",
+            alternative="larger",
+        )
+    p_rel = float(test.pvalue)
+    p_rel = 1.0 if math.isnan(p_rel) else p_rel
+    info["relative"] = {
+        "threshold_ms": round(latency_edge(slow_bin), 3),
+        "threshold_from": source,
+        "challenger_slow": slow_ch,
+        "champion_slow": slow_cp,
+        "margin": g.max_slow_share_increase,
+        "p_value": p_rel,
+    }
+    if p_rel < g.latency_alpha:
+        broken.append(
+            f"latency: {slow_ch} of {n_ch} challenger requests ({slow_ch / n_ch:.1%}) took over "
+            f"{latency_edge(slow_bin):.1f} ms ({source}) against {slow_cp} of {n_cp} "
+            f"champion requests ({slow_cp / n_cp:.1%}): more than "
+            f"{g.max_slow_share_increase:.0%} more (one-sided score test, p = {p_rel:.2g} < "
+            f"alpha {g.latency_alpha})"
+        )
+    return broken, info
+
+
 def guardrails(
-    cfg: ABTestConfig, arms: dict[str, dict[str, Any]], latency: dict[str, dict[str, float]]
-) -> list[str]:
-    """Broken guardrails, each a sentence; empty when all hold."""
+    cfg: ABTestConfig, arms: dict[str, dict[str, Any]], latency: dict[str, dict[str, Any]]
+) -> tuple[list[str], dict[str, Any]]:
+    """Broken guardrails, each a sentence (empty when all hold), and the latency test's numbers."""
     from statsmodels.stats.proportion import proportion_confint
 
     g = cfg.guardrails
@@ -89,22 +233,8 @@ def guardrails(
                 f"({ch['error_rate']:.1%}; {g.confidence:.0%} lower bound {low:.1%} > "
                 f"{g.max_error_rate:.1%})"
             )
-    ch_lat, cp_lat = latency.get("challenger"), latency.get("champion")
-    if ch_lat and ch_lat["requests"] >= g.min_requests:
-        p99 = ch_lat["p99_ms"]
-        if p99 > g.max_p99_latency_ms:
-            broken.append(f"latency: challenger p99 {p99:.1f} ms > {g.max_p99_latency_ms:.1f} ms")
-        elif (
-            cp_lat
-            and cp_lat["requests"] >= g.min_requests
-            and p99 > g.max_p99_ratio * cp_lat["p99_ms"]
-            and p99 - cp_lat["p99_ms"] > g.p99_slack_ms
-        ):
-            broken.append(
-                f"latency: challenger p99 {p99:.1f} ms > {g.max_p99_ratio} x champion p99 "
-                f"{cp_lat['p99_ms']:.1f} ms"
-            )
-    return broken
+    slow, info = latency_guardrail(cfg, latency)
+    return broken + slow, info
 
 
 def sample_ratio(units: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -124,7 +254,7 @@ def sample_ratio(units: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def decide(
     cfg: ABTestConfig,
     units: Sequence[dict[str, Any]],
-    latency: dict[str, dict[str, float]],
+    latency: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
     """The decision and every number behind it. `units`: unit summaries of the current
     experiment (arm, first_time, value, requests, errors, challenger_percent)."""
@@ -145,7 +275,7 @@ def decide(
         "min_detectable_effect": cfg.min_detectable_effect,
         "srm": sample_ratio(units),
     }
-    reasons = guardrails(cfg, arms, latency)
+    reasons, out["latency_guardrail"] = guardrails(cfg, arms, latency)
     if out["srm"]["p_value"] < cfg.guardrails.srm_p_value:
         srm = out["srm"]
         reasons.append(

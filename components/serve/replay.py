@@ -94,6 +94,39 @@ class MemoryLog:
         self.entries.append(entry)
 
 
+@dataclass(frozen=True)
+class SimulatedLatency:
+    """The latency the replay records for each request: drawn from a log-normal seeded by the
+    run's seed (median `median_ms`, or `by_version[version]` for a model made slower on
+    purpose), in place of the time the router measured. A simulation on a busy machine then
+    reads out the same as on an idle one: the measured time says how busy the machine was,
+    not how fast the model is."""
+
+    median_ms: float = 3.0
+    sigma: float = 0.3
+    by_version: dict[str, float] = field(default_factory=dict)
+
+    def draw(self, rng: np.random.Generator, version: str) -> float:
+        median = self.by_version.get(version, self.median_ms)
+        return round(float(median * math.exp(self.sigma * rng.standard_normal())), 3)
+
+
+class _SimulatedLatencyLog:
+    """A request log whose entries get the simulated latency instead of the measured one (the
+    measured one is kept as `measured_latency_ms`)."""
+
+    def __init__(self, inner: Any, latency: SimulatedLatency, rng: np.random.Generator) -> None:
+        self.inner, self.latency, self.rng = inner, latency, rng
+
+    def write(self, entry: dict[str, Any], at: dt.datetime) -> None:
+        simulated = self.latency.draw(self.rng, str(entry.get("model_version")))
+        entry = {**entry, "latency_ms": simulated, "measured_latency_ms": entry["latency_ms"]}
+        self.inner.write(entry, at)
+
+    def __getattr__(self, name: str) -> Any:  # entries, close, ... of the wrapped log
+        return getattr(self.inner, name)
+
+
 class OutcomeLog:
     """Outcome events as JSONL under <log root>/<model>/outcomes/<date>/<name>.jsonl (or kept
     in memory when `root` is None)."""
@@ -173,10 +206,13 @@ def simulate(
     log_root: Path | None = None,
     loader: Callable[..., Any] | None = None,
     start: dt.datetime = dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
+    latency: SimulatedLatency | None = SimulatedLatency(),
 ) -> list[dict[str, Any]]:
     """Rounds of traffic, each followed by `read_out` and `apply` of its decision, until the
     decision is promote or roll back. With `log_root` the logs are files (what the readout step
-    reads: `steps_by_cli`); without, they stay in memory and are handed to `read_out`."""
+    reads: `steps_by_cli`); without, they stay in memory and are handed to `read_out`. The
+    request log records `latency` (SimulatedLatency, seeded by `seed`), or the measured time
+    when it is None."""
     from components.serve.requestlog import RequestLog
     from components.serve.router import Router, load_model
 
@@ -184,6 +220,8 @@ def simulate(
     rng = np.random.default_rng(seed)
     name = f"replay-{seed}"
     request_log: Any = RequestLog(log_root, registry.model_name, name) if log_root else MemoryLog()
+    if latency is not None:  # its own stream: the traffic drawn from `rng` stays as it was
+        request_log = _SimulatedLatencyLog(request_log, latency, np.random.default_rng([seed, 1]))
     outcomes = OutcomeLog(log_root, registry.model_name, name)
     router = Router(registry, request_log, clock=clock.now, loader=loader or load_model)
     router.refresh()
@@ -306,6 +344,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-rounds", type=int, default=20)
     parser.add_argument("--units-per-hour", type=float, default=600)
     parser.add_argument("--requests-per-unit", type=int, default=1)
+    parser.add_argument(
+        "--measured-latency",
+        action="store_true",
+        help="log the latency the router measured on this machine instead of a simulated one "
+        "(log-normal, median 3 ms, seeded): a busy machine then shows in the latency guardrail",
+    )
     return parser.parse_args(argv)
 
 
@@ -338,6 +382,7 @@ def _body(argv: Sequence[str] | None) -> int:
         units_per_hour=args.units_per_hour,
         requests_per_unit=args.requests_per_unit,
         log_root=args.log_root,
+        latency=None if args.measured_latency else SimulatedLatency(),
     )
     for r in rounds:
         print(json.dumps(r))

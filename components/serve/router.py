@@ -15,11 +15,17 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from components.common import tfdata
+from components.common import fs, tfdata
 from components.common.assignment import CHALLENGER, CHAMPION, Split
-from components.common.errors import InputDataError, PipelineError
+from components.common.checks import check_percent
+from components.common.errors import (
+    ConfigError,
+    InputDataError,
+    PipelineError,
+    TransientError,
+)
 from components.common.registry import Registry
 from components.common.times import utc_now
 from components.serve.requestlog import RequestLog
@@ -36,6 +42,12 @@ class BadRequest(PipelineError):
 
 class NoModel(PipelineError):
     """The registry has no champion to serve yet (HTTP 503)."""
+
+
+class PointerProblem(PipelineError):
+    """A pointer file cannot be served as it is (unparseable, a field missing or out of range, a
+    version that is not committed or does not load): the server keeps what it serves and reports
+    not ready until the pointer is fixed."""
 
 
 @dataclass(frozen=True)
@@ -123,47 +135,115 @@ class Router:
         self._models: dict[str, Model] = {}
         self._state: State | None = None
         self._refresh_lock = threading.Lock()
+        self.problem: str | None = None  # a pointer that cannot be served: not ready
+        self.read_error: str | None = None  # the last refresh could not read the registry
 
     @property
     def state(self) -> State:
         if self._state is None:
-            raise NoModel(
-                f"{self.registry.base} has no champion yet; run the retraining pipeline first"
-            )
+            raise NoModel(self.readiness()[1] or "nothing is served yet")
         return self._state
 
     def refresh(self) -> bool:
-        """Re-read the pointers; load versions not loaded yet; True if what is served changed."""
+        """Re-read the pointers; load versions not loaded yet; True if what is served changed.
+
+        Never raises for a bad pointer or a read failure: a pointer that cannot be served (see
+        PointerProblem) keeps the last good state and sets `problem` (not ready); a pointer that
+        cannot be read (the bucket did not answer) keeps the last good state and sets
+        `read_error` (still ready if something is served). Both clear at the next good refresh.
+        """
         with self._refresh_lock:
-            champion = self.registry.champion()
-            if champion is None:
+            try:
+                changed = self._refresh()
+            except PointerProblem as err:
+                self._report("problem", str(err))
                 return False
-            challenger = self.registry.challenger()
-            if challenger is not None and challenger["version"] == champion["version"]:
-                challenger = None  # a promotion half applied: the challenger already serves all
-            wanted = [champion["version"]] + ([challenger["version"]] if challenger else [])
-            for version in wanted:
-                if version not in self._models:
-                    started = time.perf_counter()
-                    self._models[version] = self.loader(self.registry, version)
-                    log.info("loaded %s in %.1fs", version, time.perf_counter() - started)
-            split = (
-                Split(challenger["experiment"], challenger["salt"], challenger["percent"])
-                if challenger
-                else None
-            )
-            state = State(
-                self._models[champion["version"]],
-                self._models[challenger["version"]] if challenger else None,
-                split,
-            )
-            changed = self._state is None or state.describe() != self._state.describe()
-            self._state = state
-            for version in set(self._models) - set(wanted):
-                del self._models[version]
-            if changed:
-                log.info("serving %s", state.describe())
+            except (OSError, TransientError) as err:
+                self._report("read_error", f"could not read {self.registry.base}: {err}")
+                return False
+            self._report("problem", None)
+            self._report("read_error", None)
             return changed
+
+    def _report(self, kind: str, message: str | None) -> None:
+        if getattr(self, kind) == message:
+            return  # logged once when it appears, once when it clears
+        if message is None:
+            log.info("%s cleared; serving %s", kind.replace("_", " "), self._described())
+        elif kind == "problem":
+            log.error("%s; keeping %s and reporting not ready", message, self._described())
+        else:
+            log.warning("%s; keeping %s", message, self._described())
+        setattr(self, kind, message)
+
+    def _described(self) -> str:
+        return str(self._state.describe()) if self._state else "nothing served yet"
+
+    def readiness(self) -> tuple[bool, str | None]:
+        """(ready, why not): ready once a champion serves and no pointer problem is open."""
+        if self.problem:
+            return False, self.problem
+        if self._state is None:
+            return False, self.read_error or (
+                f"{self.registry.base} has no champion yet; run the retraining pipeline first"
+            )
+        return True, None
+
+    def _pointer(self, name: Literal["champion", "challenger"]) -> dict[str, Any] | None:
+        uri = fs.join(self.registry.base, f"{name}.json")
+        try:
+            pointer = self.registry.pointer(name)
+        except (OSError, TransientError):
+            raise
+        except Exception as err:  # unparseable, not an object, an uncommitted version
+            reason = _reason(err)
+            raise PointerProblem(reason if uri in reason else f"{uri}: {reason}") from err
+        if pointer is None:
+            return None
+        if not isinstance(pointer["version"], str) or not pointer["version"]:
+            raise PointerProblem(f"{uri}: version {pointer['version']!r} is not a version name")
+        if name == "challenger":
+            pointer["split"] = _split(uri, pointer)
+        return pointer
+
+    def _load(self, version: str, pointer: str) -> None:
+        if version in self._models:
+            return
+        started = time.perf_counter()
+        try:
+            self._models[version] = self.loader(self.registry, version)
+        except (OSError, TransientError):
+            raise
+        except Exception as err:
+            raise PointerProblem(
+                f"{fs.join(self.registry.base, pointer)}: version {version} does not load "
+                f"({_reason(err)})"
+            ) from err
+        log.info("loaded %s in %.1fs", version, time.perf_counter() - started)
+
+    def _refresh(self) -> bool:
+        champion = self._pointer("champion")
+        if champion is None:
+            return False
+        challenger = self._pointer("challenger")
+        if challenger is not None and challenger["version"] == champion["version"]:
+            challenger = None  # a promotion half applied: the challenger already serves all
+        self._load(champion["version"], "champion.json")
+        if challenger is not None:
+            self._load(challenger["version"], "challenger.json")
+        wanted = [champion["version"]] + ([challenger["version"]] if challenger else [])
+        state = State(
+            self._models[champion["version"]],
+            self._models[challenger["version"]] if challenger else None,
+            challenger["split"] if challenger else None,
+        )
+        changed = self._state is None or state.describe() != self._state.describe()
+        self._state = state
+        for version in set(self._models) - set(wanted):
+            del self._models[version]
+        if changed:
+            log.info("serving %s", state.describe())
+        return changed
 
     def version(self, version: str) -> Model:
         model = self._models.get(version)
@@ -222,3 +302,30 @@ class Router:
                 at,
             )
         return status, body
+
+
+def _reason(err: Exception) -> str:
+    if isinstance(err, ValueError) and type(err).__name__ == "JSONDecodeError":
+        return f"not valid JSON ({err})"
+    return str(err) if isinstance(err, PipelineError) else f"{type(err).__name__}: {err}"
+
+
+def _split(uri: str, pointer: dict[str, Any]) -> Split:
+    """The challenger pointer's split, every field checked: a share outside 0..100, NaN, a
+    string or a missing field is a PointerProblem naming the file and the field."""
+    missing = [k for k in ("experiment", "salt", "percent") if k not in pointer]
+    if missing:
+        raise PointerProblem(f"{uri}: no {', '.join(missing)}; a challenger pointer needs them")
+    try:
+        percent = check_percent(pointer["percent"], f"{uri}: percent")
+    except ConfigError as err:
+        raise PointerProblem(
+            f"{err}; set it with `python -m components.promote --ramp-percent N`"
+        ) from None
+    for key in ("experiment", "salt"):
+        if not isinstance(pointer[key], str) or not pointer[key]:
+            raise PointerProblem(f"{uri}: {key} {pointer[key]!r} is not a non-empty string")
+    try:
+        return Split(pointer["experiment"], pointer["salt"], percent)
+    except ValueError as err:
+        raise PointerProblem(f"{uri}: {err}") from err

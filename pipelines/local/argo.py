@@ -25,7 +25,14 @@ from components.common.times import stamp
 from pipelines import ir
 from pipelines.ir.placeholders import EXECUTOR_OUTPUT
 from pipelines.local import process
-from pipelines.local.results import Artifact, TaskFailed, TaskResult, run_uid, take_metadata
+from pipelines.local.results import (
+    Artifact,
+    TaskFailed,
+    TaskResult,
+    run_uid,
+    take_metadata,
+    task_folder,
+)
 
 _VAR = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _DEPENDS = re.compile(r"([A-Za-z0-9][\w-]*)(?:\.(\w+))?")
@@ -428,7 +435,7 @@ class ArgoLocalRunner:
     def _run_container(
         self, template: dict[str, Any], scope: _Scope, key: str, display: str
     ) -> TaskResult:
-        task_dir = self.run_dir / re.sub(r"[^\w.-]+", "_", key)
+        task_dir = task_folder(self.run_dir, key)
         in_dir, out_dir = task_dir / "inputs", task_dir / "outputs"
         shutil.rmtree(task_dir, ignore_errors=True)
         in_dir.mkdir(parents=True)

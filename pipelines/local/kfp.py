@@ -25,7 +25,14 @@ from pipelines import ir
 from pipelines.ir import placeholders as ph
 from pipelines.local import process
 from pipelines.local.containers import ContainerMode
-from pipelines.local.results import Artifact, TaskFailed, TaskResult, run_uid, take_metadata
+from pipelines.local.results import (
+    Artifact,
+    TaskFailed,
+    TaskResult,
+    run_uid,
+    take_metadata,
+    task_folder,
+)
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +247,7 @@ class LocalRunner:
         if "container" not in executor:
             raise ir.IRError(f"task '{key}': executor kind {sorted(executor)} is not a container")
         container = executor["container"]
-        task_dir = self.run_dir / key.replace("/", "__")
+        task_dir = task_folder(self.run_dir, key.replace("/", "__"))
         out_dir = task_dir / "_kfp"
         out_dir.mkdir(parents=True, exist_ok=True)
 

@@ -4,14 +4,16 @@ failure that stopped the run, and the run record (run.json) beside the task fold
 from __future__ import annotations
 
 import json
+import secrets
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components.common.checks import safe_name
 from components.common.times import utc_now
 
-RUN_STAMP = "%Y%m%d-%H%M%S"  # in run folder names: retrain-20261122-030000
+RUN_STAMP = "%Y%m%d-%H%M%S"  # in run folder names: retrain-20261122-030000-3f9a1c
 
 
 @dataclass
@@ -96,10 +98,41 @@ def write_record(
 
 
 def run_uid(run_dir: Path) -> str:
-    """The run's uid (KFP's job uuid, Argo's workflow.uid): the same for the same run folder."""
+    """The run's uid (KFP's job uuid, Argo's workflow.uid): the same for the same run folder,
+    and distinct for distinct folders (allocate_run_dir makes every run's folder new)."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, str(run_dir.resolve())))
 
 
 def utc_stamp() -> str:
     """Now, for a run folder's name."""
     return utc_now().strftime(RUN_STAMP)
+
+
+def allocate_run_dir(runs_dir: Path, pipeline: str, started: str | None = None) -> Path:
+    """A new, empty run folder `<runs_dir>/<pipeline>-<started>-<6 hex>`, created exclusively:
+    two runs started in the same second (or the same microsecond) never share a folder, so never
+    an output path, a job name or a job id (run_uid). `started` defaults to now (utc_stamp)."""
+    safe_name(pipeline, "pipeline name")
+    stamp = safe_name(started or utc_stamp(), "run start stamp")
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    for _ in range(100):
+        run_dir = runs_dir / f"{pipeline}-{stamp}-{secrets.token_hex(3)}"
+        try:
+            run_dir.mkdir()  # exclusive: fails if another run took this name
+        except FileExistsError:
+            continue
+        return run_dir
+    raise FileExistsError(f"{runs_dir}: no free run folder name for {pipeline}-{stamp}-*")
+
+
+def task_folder(run_dir: Path, name: str) -> Path:
+    """The folder of the task the runner calls `name` (`dag__task`, `task(0:item)`) in the run
+    folder: characters outside [A-Za-z0-9._-] become `_`, a long name is cut and given a hash,
+    and the result must be one safe name, so no task name reaches outside the run folder."""
+    import hashlib
+    import re
+
+    clean = re.sub(r"[^\w.-]+", "_", name, flags=re.ASCII)
+    if len(clean) > 100:
+        clean = f"{clean[:80]}-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
+    return run_dir / safe_name(clean, f"task {name!r}")

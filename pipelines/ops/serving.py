@@ -2,6 +2,11 @@
 from the registry bucket, sticky routing, the request log shipped to the artifacts bucket where
 the ab-readout DAG reads it) and its Service, in the serving namespace of the config's model.
 
+Guarded by default: clients send a bearer token that the pod reads from the Secret
+`<model>-ab-router-token` (created by hand, never compiled: see `secret_command`), and the
+NetworkPolicy admits only namespaces labelled `CLIENT_LABEL=true` (the gateway or the apps that
+call it; the readout reads the log from the bucket and needs no access).
+
 Written by `make compile` to manifests/serving/ab-router.yaml; applied by hand
 (`kubectl apply -f manifests/serving/`), after the first retraining run has published a champion.
 """
@@ -22,6 +27,22 @@ from pipelines.platform import Platform
 DEFAULT_CONFIG = "config/reviews.yaml"
 PORT = 8080
 LOG_ROOT = "/var/log/serving"
+TOKEN_DIR = "/var/run/secrets/ab-router"
+TOKEN_KEY = "token"
+# A namespace whose pods may call the server: `kubectl label namespace NS CLIENT_LABEL=true`.
+CLIENT_LABEL = "retrain-pipelines/ab-router-client"
+
+
+def secret_name(model_name: str) -> str:
+    return f"{model_name}-ab-router-token"
+
+
+def secret_command(model: ModelConfig) -> str:
+    """How to create the token Secret the Deployment mounts (a token is never compiled in)."""
+    return (
+        f"kubectl -n {model.namespace} create secret generic {secret_name(model.name)} "
+        f"--from-literal={TOKEN_KEY}=$(openssl rand -hex 32)"
+    )
 
 
 def write_manifest(
@@ -31,10 +52,14 @@ def write_manifest(
 ) -> Path:
     """The A/B model server of `config`'s model (engine-independent; kubectl apply)."""
     uri = str(catalog.REPO_ROOT / config)
+    model = load_model(uri)
     return write_yaml(
         root / "serving" / "ab-router.yaml",
-        objects(platform.load(platform_file), load_model(uri), load_serving(uri)),
-        f"The A/B model server of {config}: kubectl apply -f manifests/serving/",
+        objects(platform.load(platform_file), model, load_serving(uri)),
+        f"The A/B model server of {config}: kubectl apply -f manifests/serving/\n"
+        f"# First create its token (clients send it as `Authorization: Bearer <token>`):\n"
+        f"#   {secret_command(model)}\n"
+        f"# and label each namespace that calls it: kubectl label namespace NS {CLIENT_LABEL}=true",
     )
 
 
@@ -59,7 +84,7 @@ def objects(
         account["metadata"]["annotations"] = {
             "iam.gke.io/gcp-service-account": platform.serving_gcp_sa
         }
-    probe = {"httpGet": {"path": f"/v1/models/{model.name}", "port": "http"}}
+    probe = {"httpGet": {"path": "/readyz", "port": "http"}}
     container = {
         "name": "server",
         "image": image("tf", platform.image_registry),
@@ -80,10 +105,13 @@ def objects(
             str(PORT),
             "--server-id",
             "$(POD_NAME)",
+            "--token-file",
+            f"{TOKEN_DIR}/{TOKEN_KEY}",
         ],
         "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
         "ports": [{"name": "http", "containerPort": PORT}],
-        # Not ready (no traffic) until the registry has a champion and it is loaded.
+        # Not ready (no traffic) until the registry has a champion and it is loaded, or while a
+        # pointer cannot be served (the last good split keeps serving). Probes need no token.
         "readinessProbe": {**probe, "periodSeconds": 5},
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 20},
         "resources": {
@@ -98,6 +126,7 @@ def objects(
         "volumeMounts": [
             {"name": "request-log", "mountPath": LOG_ROOT},
             {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "token", "mountPath": TOKEN_DIR, "readOnly": True},
         ],
     }
     return [
@@ -141,20 +170,37 @@ def objects(
                         "volumes": [
                             {"name": "request-log", "emptyDir": {"sizeLimit": "1Gi"}},
                             {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+                            # Without the Secret the pod does not start: never unauthenticated.
+                            # The kubelet updates the file when the Secret changes; the server
+                            # re-reads it (one token per line lets a rotation hold two).
+                            {
+                                "name": "token",
+                                "secret": {
+                                    "secretName": secret_name(model.name),
+                                    "defaultMode": 0o440,  # group: the pod's fsGroup
+                                },
+                            },
                         ],
                     },
                 },
             },
         },
         {
-            # Only the HTTP port is reachable; egress stays open (GCS, the metadata server).
+            # Only the HTTP port, only from namespaces labelled as clients (the kubelet's probes
+            # come from the node and are not subject to it); egress stays open (GCS, the
+            # metadata server).
             "apiVersion": "networking.k8s.io/v1",
             "kind": "NetworkPolicy",
             "metadata": {**meta, "labels": dict(labels)},
             "spec": {
                 "podSelector": {"matchLabels": {"app.kubernetes.io/name": name}},
                 "policyTypes": ["Ingress"],
-                "ingress": [{"ports": [{"protocol": "TCP", "port": PORT}]}],
+                "ingress": [
+                    {
+                        "from": [{"namespaceSelector": {"matchLabels": {CLIENT_LABEL: "true"}}}],
+                        "ports": [{"protocol": "TCP", "port": PORT}],
+                    }
+                ],
             },
         },
         {

@@ -245,6 +245,8 @@ def test_readout_cli_joins_dead_letters_and_agrees_with_the_memory_path(
         "requests": len(memory.entries) + 1,
         "experiment_requests": len(memory.entries),
         "outcomes": len(outcomes.events) + 1,
+        "rejected": 0,  # lines the server answered outside the router (none in these logs)
+        "direct": 0,
     }
     dead = [
         json.loads(x) for x in (tmp_path / "readout" / "dead_letter.jsonl").read_text().splitlines()

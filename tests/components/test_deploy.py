@@ -118,10 +118,10 @@ def test_pointer_moves_are_compare_and_swap(tmp_path: Path) -> None:
     for version in ("v1", "v2"):
         registry.publish(fake_model(tmp_path / version) / "saved_model", version, {})
     registry.move("champion", "v1", "first", expect=None)
-    with pytest.raises(ConflictError, match="points at v1, expected None"):
+    with pytest.raises(ConflictError, match=r"is v1 \(generation 1\), expected nothing"):
         registry.move("champion", "v2", "stale writer", expect=None)
-    registry.move("challenger", "v2", "test", expect=None, percent=10)
-    registry.move("challenger", None, "rolled back", expect="v2")
+    challenger = registry.move("challenger", "v2", "test", expect=None, percent=10)
+    registry.move("challenger", None, "rolled back", expect=challenger)
     assert registry.challenger() is None
     assert [h["reason"] for h in registry.history()] == ["first", "test", "rolled back"]
     with pytest.raises(PublishError, match="not a committed version"):

@@ -6,13 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from components.readout.config import ABTestConfig
 from components.readout.pipeline import DEAD, JoinOutcomes
-from components.readout.stats import CONTINUE, ROLLBACK, decide, min_units_per_arm
+from components.readout.stats import (
+    CONTINUE,
+    ROLLBACK,
+    decide,
+    latency_histogram,
+    min_units_per_arm,
+)
 
 
 def request(rid: str, unit: str, arm: str, epoch: float, status: str = "ok") -> dict[str, Any]:
@@ -106,11 +113,21 @@ def units(n: int, arm: str, value: float = 1.0, percent: float = 50) -> list[dic
     ]
 
 
-def latency(champion_p99: float, challenger_p99: float) -> dict[str, Any]:
-    return {
-        arm: {"requests": 100, "errors": 0, "p50_ms": 1.0, "p99_ms": p99, "max_ms": p99}
-        for arm, p99 in (("champion", champion_p99), ("challenger", challenger_p99))
-    }
+def latency(champion_ms: float, challenger_ms: float, n: int = 400) -> dict[str, Any]:
+    """Latency rows as the readout job writes them, for n requests per arm around a median."""
+    rng = np.random.default_rng(0)
+    out = {}
+    for arm, median in (("champion", champion_ms), ("challenger", challenger_ms)):
+        values = median * np.exp(0.2 * rng.standard_normal(n))
+        out[arm] = {
+            "requests": n,
+            "errors": 0,
+            "p50_ms": float(np.quantile(values, 0.5)),
+            "p99_ms": float(np.quantile(values, 0.99)),
+            "max_ms": float(values.max()),
+            "histogram": latency_histogram(values),
+        }
+    return out
 
 
 def test_before_the_horizon_the_decision_waits() -> None:
@@ -122,8 +139,8 @@ def test_before_the_horizon_the_decision_waits() -> None:
 @pytest.mark.parametrize(
     ("p99", "expected"),
     [
-        (150.0, "challenger p99 150.0 ms > 100.0 ms"),
-        (40.0, "challenger p99 40.0 ms > 2.0 x champion"),
+        (150.0, "its p99 is above 100.0 ms (one-sided binomial test"),
+        (40.0, "(champion p95 14.4 ms + 10 ms) against 0 of 400 champion requests"),
     ],
 )
 def test_slow_challenger_is_rolled_back(p99: float, expected: str) -> None:
@@ -134,6 +151,14 @@ def test_slow_challenger_is_rolled_back(p99: float, expected: str) -> None:
 def test_small_latency_differences_are_not_a_breach() -> None:
     result = decide(CFG, units(20, "champion") + units(20, "challenger"), latency(0.4, 0.9))
     assert result["decision"] == CONTINUE
+    assert result["latency_guardrail"]["applied"]
+
+
+def test_latency_guardrail_waits_for_its_minimum_sample() -> None:
+    """Below min_requests per arm even a 10x slower challenger is not judged on latency."""
+    few = CFG.guardrails.min_requests - 1
+    result = decide(CFG, units(20, "champion") + units(20, "challenger"), latency(5, 50, n=few))
+    assert result["decision"] == CONTINUE and not result["latency_guardrail"]["applied"]
 
 
 def test_sample_ratio_mismatch_rolls_back() -> None:
