@@ -95,8 +95,8 @@ test-containers: images
 
 # The engines' own tools, built from their Go modules (tools/tools.txt) into a cache outside the
 # clone; the second run on a machine takes seconds.
-tools: venv
-	$(PY) scripts/tools.py build
+tools:
+	$(PYTHON) scripts/tools.py build
 
 lint: venv infra-check engine-lint
 	$(PY) -m ruff check .
