@@ -171,14 +171,21 @@ def malformed(i: int, valid: bytes) -> tuple[bytes, dict[str, str]]:
 
 
 def mixed_connection(
-    port: int, path: str, work: list[tuple[int, bytes]], rate: float, out: dict[str, Any]
+    port: int,
+    path: str,
+    work: list[tuple[int, bytes]],
+    rate: float,
+    offset: float,
+    out: dict[str, Any],
 ) -> None:
-    """One connection's share of the mixed run, paced at `rate` requests/s; a rejection
-    closes the connection (the server says `connection: close`), so the client reconnects."""
+    """One connection's share of the mixed run, paced at `rate` requests/s from `offset`
+    seconds on (the connections' ticks are staggered, as independent clients' would be, not
+    all at the same instant); a rejection closes the connection (the server says
+    `connection: close`), so the client reconnects."""
     client = Client(port)
     valid_ms: list[float] = []
     answers: dict[str, dict[str, int]] = {"valid": {}, "malformed": {}, "oversized": {}}
-    next_at = time.perf_counter()
+    next_at = time.perf_counter() + offset
     for i, body in work:
         if rate:
             next_at += 1 / rate
@@ -226,7 +233,15 @@ def mixed(port: int, pid: int, path: str, bodies: list[bytes], rate: float) -> d
     shares: list[dict[str, Any]] = [{} for _ in range(connections)]
     threads = [
         threading.Thread(
-            target=mixed_connection, args=(port, path, work[c::connections], rate, shares[c])
+            target=mixed_connection,
+            args=(
+                port,
+                path,
+                work[c::connections],
+                rate,
+                c / (connections * rate) if rate else 0.0,
+                shares[c],
+            ),
         )
         for c in range(connections)
     ]
