@@ -6,7 +6,7 @@ UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
 CHECKOV := $(VENV)/checkov/bin/checkov
 
-.PHONY: help venv tools engine-lint compile demo demo-argo demo-ab serve bench-serve test test-slow test-containers images e2e-containers lint infra-check format golden bench bench-data bench-train lock clean
+.PHONY: help venv tools engine-lint compile demo demo-argo demo-ab serve bench-serve test test-slow test-containers images publish-images e2e-containers lint infra-check format golden bench bench-data bench-train lock clean
 
 help:
 	@echo "make demo      set up .venv, compile the pipelines, run the retraining DAG locally"
@@ -23,6 +23,7 @@ help:
 	@echo "make serve     the local A/B model server on 127.0.0.1:8080"
 	@echo "make bench-serve bench/serve.py: server and router latency on loopback (JSON)"
 	@echo "make images    build the image family (needs a Docker engine; see README)"
+	@echo "make publish-images REGISTRY=host/path  push the images there; the manifests pin their digests"
 	@echo "make e2e-containers  the retraining DAG with every task in its image"
 	@echo "make test-containers the tests that need Docker and the images"
 
@@ -55,36 +56,48 @@ demo-argo: compile
 # the second blessed model becomes the challenger). Replays the last run's test split.
 LOCAL_REGISTRY_ROOT := local-gcs/retrain-dev-models/registry
 demo-ab: venv
+	@out="ab-runs/replay-$$(date -u +%Y%m%d-%H%M%S)"; \
 	$(PY) -m components.serve.replay --config config/reviews.yaml \
-	  --registry-root $(LOCAL_REGISTRY_ROOT) --log-root serving-logs \
+	  --registry-root $(LOCAL_REGISTRY_ROOT) --log-root "$$out/logs" \
 	  --dataset "$$(ls -d runs/retrain-*/build-dataset/dataset | tail -1)" \
-	  --output "ab-runs/replay-$$(date -u +%Y%m%d-%H%M%S)" --units-per-round 2000
+	  --output "$$out" --units-per-round 2000 --seed 0
 
 serve: venv
 	$(PY) -m components.serve --registry-root $(LOCAL_REGISTRY_ROOT) \
 	  --model-name reviews-sentiment --log-root serving-logs --port 8080
 
+# Two workers, one per core of the machines it runs on; -v names each
+# test as it finishes, so a long one never leaves the console silent.
 test: venv
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist worksteal -v
 
 test-slow: venv
 	$(PY) -m pytest -m slow -rP
 
 # ---- images (need a Docker engine; no image registry needs to be reachable) -----------------
 # The base is made from Debian's packages (scripts/make_base_image.sh) unless BASE_IMAGE names
-# one that exists; the images are pushed to a registry on loopback for their digests, which
-# build_images.sh writes into components/images.yaml before `compile` pins them.
+# one that exists. `make images` builds the family locally: the manifests name the images by tag.
+# `make publish-images REGISTRY=host/path` builds, pushes there, records the registry and the
+# digests in components/images.yaml and recompiles: the manifests pin the digests wherever the
+# platform's image_registry is that registry (without REGISTRY: the platform's image_registry).
 BASE_IMAGE ?= retrain-debian-base:bookworm
 BASE_IMAGE_FLAGS ?= --with-host-ca
-LOCAL_REGISTRY ?= localhost:5000/retrain
+REGISTRY ?=
 
 images: venv
 	@docker info >/dev/null 2>&1 || { echo "make images: no Docker engine answers. Install and start one:" \
 	  "apt-get install docker.io debootstrap docker-registry && dockerd &" >&2; exit 1; }
 	docker image inspect $(BASE_IMAGE) >/dev/null 2>&1 || \
 	  scripts/make_base_image.sh --tag $(BASE_IMAGE) $(BASE_IMAGE_FLAGS)
-	scripts/local_registry.sh
-	scripts/build_images.sh --base-image $(BASE_IMAGE) --registry $(LOCAL_REGISTRY)
+	scripts/build_images.sh --base-image $(BASE_IMAGE)
+	$(PY) -m pipelines compile
+
+# A loopback registry to try it on: scripts/local_registry.sh, then REGISTRY=localhost:5000/retrain.
+publish-images: venv
+	@docker info >/dev/null 2>&1 || { echo "make publish-images: no Docker engine answers" >&2; exit 1; }
+	docker image inspect $(BASE_IMAGE) >/dev/null 2>&1 || \
+	  scripts/make_base_image.sh --tag $(BASE_IMAGE) $(BASE_IMAGE_FLAGS)
+	scripts/build_images.sh --base-image $(BASE_IMAGE) $(if $(REGISTRY),--registry $(REGISTRY),--publish)
 	$(PY) -m pipelines compile
 
 e2e-containers: images

@@ -3,7 +3,9 @@
 python -m pipelines compile              # every pipeline -> manifests/{kfp,argo,cluster}/
 python -m pipelines run retrain [-p name=value ...] [--engine kfp|argo] [--stream-logs]
 python -m pipelines run retrain --containers   # every task in its image (`make images` first)
-python -m pipelines runs [--compare RUN RUN ...]   # recorded runs (MLflow tracking)
+python -m pipelines run retrain --no-cache     # every task runs (the step cache still records)
+python -m pipelines run --resume RUN           # a failed or interrupted run, from where it stopped
+python -m pipelines runs [--compare RUN RUN ... [--all]]   # recorded runs
 """
 
 from __future__ import annotations
@@ -17,16 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines import catalog, ir, platform
-from pipelines.ir.placeholders import EXECUTOR_OUTPUT
 from pipelines.local.containers import BUILT
-
-HIGHLIGHT = {
-    "system.Model": "model",
-    "system.Metrics": "metrics",
-    "system.HTML": "HTML report",
-    "system.Dataset": "dataset",
-    "system.ClassificationMetrics": "curves",
-}
 
 
 def _compile(args: argparse.Namespace) -> int:
@@ -51,7 +44,11 @@ def _params(items: list[str]) -> dict[str, str]:
 
 def _runner(args: argparse.Namespace, run_dir: Path) -> Any:
     """The local runner for the chosen engine's compiled file."""
-    params = _params(args.param)
+    from pipelines.local.cache import Reuse, StepCache
+
+    params = args.resumed_arguments if args.resume else _params(args.param)
+    # Resuming, the run's finished tasks are reused; the step cache lives beside its runs.
+    reuse = Reuse(StepCache(run_dir.parent, Path.cwd(), read=not args.no_cache), args.finished)
     local_gcs = None if args.real_gcs else Path(args.local_gcs)
     if args.containers and args.engine != "kfp":
         raise ir.IRError(
@@ -77,6 +74,7 @@ def _runner(args: argparse.Namespace, run_dir: Path) -> Any:
             local_gcs=local_gcs,
             scheduled_time=args.scheduled_time,
             containers=containers,
+            reuse=reuse,
         )
     from pipelines.argo import cluster
     from pipelines.local.argo import ArgoLocalRunner, load_objects
@@ -98,7 +96,74 @@ def _runner(args: argparse.Namespace, run_dir: Path) -> Any:
         stream_logs=args.stream_logs,
         local_gcs=local_gcs,
         scheduled_time=args.scheduled_time,
+        reuse=reuse,
     )
+
+
+def _manifest_sha256(engine: str, manifest: Path) -> str:
+    """The digest of the compiled files a run reads (the Argo runner: its template library too)."""
+    import hashlib
+
+    files = [manifest]
+    if engine == "argo":
+        files += sorted(catalog.ARGO_TEMPLATES.glob("*.yaml"))
+        files.append(catalog.CLUSTER_MANIFESTS / "artifact-repositories.yaml")
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(hashlib.sha256(path.read_bytes()).hexdigest().encode() + b"\n")
+    return digest.hexdigest()
+
+
+RESUMED_OPTIONS = ("engine", "manifest", "scheduled_time", "local_gcs", "real_gcs", "containers")
+
+
+def _resuming(args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
+    """`--resume RUN`: its folder and record; `args` set as the run was (pipeline, parameters,
+    options). Refuses a run that succeeded, is still running, or was recorded without what a
+    resume needs."""
+    import os
+
+    from pipelines.local.results import RECORD, read_results
+
+    given = Path(args.resume)
+    run_dir = given if given.is_dir() else Path(args.runs_dir) / args.resume
+    path = run_dir / RECORD
+    if not path.is_file():
+        raise ir.IRError(f"--resume {args.resume}: no run record at {path}")
+    record = json.loads(path.read_text())
+    status = record.get("status")
+    if status == "succeeded":
+        raise ir.IRError(f"--resume {args.resume}: the run succeeded; there is nothing to resume")
+    if status == "running" and _alive(record.get("pid")) and record.get("pid") != os.getpid():
+        raise ir.IRError(
+            f"--resume {args.resume}: the run is still running (pid {record['pid']}); "
+            "wait for it or stop it first"
+        )
+    if "resume" not in record:
+        raise ir.IRError(f"--resume {args.resume}: {path} has no `resume` section (an older run)")
+    if args.name and args.name != record["pipeline"]:
+        raise ir.IRError(f"--resume {args.resume}: a run of {record['pipeline']}, not {args.name}")
+    args.name = record["pipeline"]
+    for option in RESUMED_OPTIONS:
+        setattr(args, option, record["resume"]["options"][option])
+    args.resumed_arguments = record["arguments"]
+    finished = {k: r for k, r in read_results(record).items() if r.ok and r.log}
+    args.finished = finished
+    return run_dir, record
+
+
+def _alive(pid: Any) -> bool:
+    import os
+
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _exists(path: Path) -> None:
@@ -107,56 +172,92 @@ def _exists(path: Path) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from pipelines.local import display, process
     from pipelines.local.results import TaskFailed, allocate_run_dir, utc_stamp, write_record
 
     started = utc_stamp()
-    run_dir = allocate_run_dir(Path(args.runs_dir), args.name, started)
+    earlier: dict[str, Any] | None = None
+    if args.resume:
+        run_dir, earlier = _resuming(args)
+        started = earlier["started_utc"]
+    elif not args.name:
+        raise ir.IRError("run: name a pipeline, or --resume RUN")
+    else:
+        run_dir = allocate_run_dir(Path(args.runs_dir), args.name, started)
     try:
         manifest, runner = _runner(args, run_dir)
+        resume = {
+            "manifest_sha256": _manifest_sha256(args.engine, manifest),
+            "options": {**{o: getattr(args, o) for o in RESUMED_OPTIONS}, "manifest": str(manifest)}
+            | {"scheduled_time": runner.scheduled_time},
+        }
+        if (
+            earlier is not None
+            and earlier["resume"]["manifest_sha256"] != resume["manifest_sha256"]
+        ):
+            raise ir.IRError(
+                f"--resume {args.resume}: {manifest} changed since the run started "
+                "(recompiled?); start a new run"
+            )
     except BaseException:
-        run_dir.rmdir()  # still empty: a run that never started leaves no folder
+        if earlier is None:
+            run_dir.rmdir()  # still empty: a run that never started leaves no folder
         raise
+
+    def progress() -> None:  # run.json after every task: a killed run leaves what it finished
+        write_record(
+            run_dir,
+            args.name,
+            runner.arguments,
+            runner.results,
+            "running",
+            started,
+            time.monotonic() - t0,
+            engine=args.engine,
+            resume=resume,
+        )
+
+    runner.on_result = progress
     print(
         f"run {run_dir} ({manifest}, {args.engine} engine); "
         f"parameters: {json.dumps(runner.arguments)}"
     )
     t0 = time.monotonic()
-    status = "failed"
+    status, failure, stopped = "failed", None, None
     try:
-        runner.run()
+        with process.cancel_on_signals():
+            runner.run()
         status = "succeeded"
     except TaskFailed as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        failure = err
+    except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM (process.Cancelled): the task stopped
+        status, stopped = "cancelled", err
+        interrupted = getattr(err, "result", None)
+        if interrupted is not None:
+            runner.results.setdefault(interrupted.name, interrupted)
     finally:
-        record = write_record(
-            run_dir,
-            args.name,
-            runner.arguments,
-            runner.results,
-            status,
-            started,
-            time.monotonic() - t0,
-            engine=args.engine,
-        )
-    print(f"\nrun {status} in {time.monotonic() - t0:.0f}s; record: {record}")
-    # A sub-DAG's outputs (dsl.OneOf) are artifacts of its tasks, shown once, with their task.
-    produced = {a.path for r in runner.results.values() if r.log for a in r.artifacts.values()}
-    for key, result in runner.results.items():
-        if result.status in ("skipped", "omitted"):
-            print(f"  {result.status:<12} {key}: {result.reason}")
-        for artifact in result.artifacts.values():
-            if artifact.name == EXECUTOR_OUTPUT or (not result.log and artifact.path in produced):
-                continue
-            kind = HIGHLIGHT.get(artifact.schema_title, artifact.schema_title.split(".")[-1])
-            print(f"  {kind:<12} {artifact.path}  ({key})")
-            shown = {
-                k: round(v, 4) if isinstance(v, float) else v
-                for k, v in artifact.metadata.items()
-                if not isinstance(v, list | dict)
-            }
-            if shown:
-                print(f"  {'':<12} {json.dumps(shown)}")
+        with process.signals_ignored():  # a second Ctrl-C does not cut the record short
+            record = write_record(
+                run_dir,
+                args.name,
+                runner.arguments,
+                runner.results,
+                status,
+                started,
+                time.monotonic() - t0,
+                engine=args.engine,
+                resume=resume,
+            )
+    seconds = time.monotonic() - t0
+    if stopped is not None:
+        name = getattr(stopped, "signal_name", "SIGINT")
+        print(display.cancelled_line(name, seconds, record), file=sys.stderr)
+        return 130
+    labels = display.ir_labels(runner.spec) if args.engine == "kfp" else {}
+    print(display.end_of_run(runner.results, labels, status, seconds, record))
+    if failure is not None:
+        print(f"error: {failure}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -164,10 +265,16 @@ def _runs(args: argparse.Namespace) -> int:
     from pipelines.ops import runs
 
     uri = args.tracking_uri or runs.default_tracking_uri(args.platform, Path(args.local_gcs))
-    if args.compare:
-        print(runs.compare_runs(uri, args.compare))
-    else:
-        print(runs.list_runs(uri, args.experiment, args.limit))
+    try:
+        if args.compare:
+            print(runs.compare_runs(uri, args.compare, show_all=args.all))
+        else:
+            print(
+                runs.list_runs(uri, Path(args.runs_dir), args.experiment, args.limit, args.metric)
+            )
+    except runs.RunsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -203,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     r = sub.add_parser(
         "run", help="run a compiled pipeline locally (no cluster; Docker only with --containers)"
     )
-    r.add_argument("name", choices=sorted(catalog.PIPELINES))
+    r.add_argument("name", nargs="?", choices=sorted(catalog.PIPELINES))
     r.add_argument(
         "-p",
         "--param",
@@ -249,22 +356,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=str(BUILT),
         help="with --containers: the build record of the images (default: build/images.json)",
     )
-    r.set_defaults(func=_run)
+    r.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="run every task, reusing no cached result (results are still recorded)",
+    )
+    r.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN",
+        help="rerun a failed or interrupted run (its folder, or its name under --runs-dir) in "
+        "place from its first unfinished task, with its parameters and options",
+    )
+    r.set_defaults(func=_run, resumed_arguments=None, finished={})
     f = sub.add_parser("preflight", help="check a kube context has what the manifests need")
     f.add_argument("--context", default=None, help="kube context (default: the current one)")
     f.add_argument("--platform", type=Path, default=platform.DEFAULT_PLATFORM)
     f.set_defaults(func=_preflight)
-    n = sub.add_parser("runs", help="list or compare recorded runs (MLflow tracking)")
+    n = sub.add_parser(
+        "runs", help="list or compare recorded runs (run folders and MLflow tracking)"
+    )
     n.add_argument(
         "--tracking-uri",
         default="",
-        help="MLflow tracking URI (default: the local runs' store under --local-gcs)",
+        help="MLflow tracking URI (default: the local runs' store under --local-gcs); a local "
+        "store (sqlite:///..., a file store folder) is read directly, a server with MLflow",
     )
+    n.add_argument("--runs-dir", default="runs", help="local run folders (default: runs)")
     n.add_argument("--experiment", default=None, help="one experiment (the config's model.name)")
     n.add_argument("--limit", type=int, default=20, help="newest runs shown (default 20)")
     n.add_argument(
-        "--compare", nargs="+", metavar="RUN", default=None, help="run ids (or prefixes)"
+        "--compare",
+        nargs="+",
+        metavar="RUN",
+        default=None,
+        help="run ids (or prefixes, or run names): what differs, with deltas to the first",
     )
+    n.add_argument("--all", action="store_true", help="with --compare: the equal values too")
+    n.add_argument("--metric", default="roc_auc", help="the metric column (default roc_auc)")
     n.add_argument("--local-gcs", default="local-gcs", help="the local stand-in of the buckets")
     n.add_argument("--platform", type=Path, default=platform.DEFAULT_PLATFORM)
     n.set_defaults(func=_runs)
@@ -274,6 +403,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ir.IRError, platform.PlatformError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before a run started, or in another command: no traceback
+        print("cancelled by Ctrl-C", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@ manifests live, and what every object the compile writes carries."""
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,64 @@ def parse_params(items: list[str]) -> dict[str, str]:
             raise ValueError(f"-p {item!r}: expected name=value")
         out[name] = value
     return out
+
+
+# KFP parameter types as a person writes them on a command line.
+TYPE_NAMES = {
+    "STRING": "str",
+    "NUMBER_INTEGER": "int",
+    "NUMBER_DOUBLE": "float",
+    "BOOLEAN": "bool (true or false)",
+    "LIST": "JSON list",
+    "STRUCT": "JSON object",
+}
+
+
+def typed_params(items: list[str], declared: dict[str, str], where: str) -> dict[str, Any]:
+    """`-p name=value` flags checked against a compiled pipeline's parameters (name -> KFP
+    type) and converted to those types; ValueError names the flag, what was expected and,
+    for a misspelt name, the closest declared one."""
+    from pipelines import ir
+
+    given = parse_params(items)
+    for name in sorted(set(given) - set(declared)):
+        close = difflib.get_close_matches(name, declared, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise ValueError(
+            f"-p {name}=...: unknown parameter{hint}; {where} takes {sorted(declared)}"
+        )
+    out: dict[str, Any] = {}
+    for name, value in given.items():
+        kind = declared[name]
+        try:
+            out[name] = ir.coerce_parameter(name, value, kind)
+        except ir.IRError:
+            raise ValueError(
+                f"-p {name}={value}: expected {TYPE_NAMES.get(kind, kind)} ({kind}), "
+                f"as {where} declares it"
+            ) from None
+    return out
+
+
+def kfp_parameters(path: Path) -> dict[str, str]:
+    """A compiled KFP IR's pipeline parameters: name -> KFP type."""
+    from pipelines import ir
+
+    declared = ir.load(path)["root"].get("inputDefinitions", {}).get("parameters", {})
+    return {name: d["parameterType"] for name, d in declared.items()}
+
+
+def argo_parameters(path: Path) -> dict[str, str]:
+    """A compiled Argo Workflow's parameters: name -> KFP type, from the annotation the
+    compiler writes (pipelines/argo/compile.py PARAMETER_TYPES); STRING where it has none."""
+    import yaml
+
+    from pipelines.argo.compile import PARAMETER_TYPES
+
+    (workflow,) = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    types = json.loads(workflow["metadata"].get("annotations", {}).get(PARAMETER_TYPES, "{}"))
+    names = [p["name"] for p in workflow["spec"].get("arguments", {}).get("parameters", [])]
+    return {name: types.get(name, "STRING") for name in names}
 
 
 def kfp_manifest(name: str) -> Path:

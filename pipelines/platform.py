@@ -1,8 +1,9 @@
 """Platform settings the compilers read: Terraform's `pipeline_platform` output, as a JSON file.
 
 `scripts/platform_from_terraform.sh ENV` writes config/platform.json from `terraform output`, so
-the compiled manifests match the infrastructure: GPU node selector and tolerations, buckets,
-image registry, the namespace and service account workflows run as.
+the compiled manifests match the infrastructure: GPU node selector and tolerations (no `gpu`: a
+cluster without a GPU pool, where training runs on CPU), buckets, image registry, the namespace
+and service account workflows run as (the defaults the Kustomize overlay of manifests/ changes).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class Platform(_Model):
     service_account: str
     pipeline_gcp_sa: str | None = None  # Workload Identity: the GCP identity workflows act as
     serving_gcp_sa: str | None = None  # Workload Identity: the A/B model server's identity
-    gpu: Gpu
+    gpu: Gpu | None = None  # None: no GPU pool; the train step asks for no GPU
 
     def bucket(self, role: str) -> str:
         if role not in self.buckets:

@@ -1,7 +1,8 @@
 """The retraining DAG: ingest -> preprocess -> dataset -> train -> evaluate -> deploy (if blessed).
 
 Written once with kfp.dsl; `build(platform)` returns the pipeline for one platform (Terraform's
-outputs: GPU node selector and tolerations, buckets, image registry). Compiled to KFP IR, which
+outputs: GPU node selector and tolerations, buckets, image registry; without a GPU pool the train
+step runs on CPU in the CPU TensorFlow image). Compiled to KFP IR, which
 the local runner executes as is. Nothing here reads the environment: compiling the same platform
 file twice gives identical bytes.
 """
@@ -29,26 +30,28 @@ def build(platform: Platform) -> Any:
     ingest, preprocess = step(ingest_c, platform), step(preprocess_c, platform)
     build_dataset = step(dataset_c, platform)
     gpu = platform.gpu
-    train = train_c.component(
-        image(train_c.FAMILY, platform.image_registry),
-        {
-            "root": f"{platform.bucket('artifacts')}/tfjobs",
-            "namespace": platform.namespace,
-            "service_account": platform.service_account,
-            "gpu_resource": gpu.resource,
-            "node_selector": gpu.node_selector,
-            "tolerations": [
-                f"{t.key}={t.value}:{t.effect}" if t.value else f"{t.key}:{t.effect}"
-                for t in gpu.tolerations
-            ],
-        },
-    )
+    train_family = train_c.FAMILY if gpu else train_c.CPU_FAMILY
+    tfjob: dict[str, Any] = {
+        "root": f"{platform.bucket('artifacts')}/tfjobs",
+        "namespace": platform.namespace,
+        "service_account": platform.service_account,
+        "gpus": 1 if gpu else 0,
+    }
+    if gpu:
+        tfjob["gpu_resource"] = gpu.resource
+        tfjob["node_selector"] = gpu.node_selector
+        tfjob["tolerations"] = [
+            f"{t.key}={t.value}:{t.effect}" if t.value else f"{t.key}:{t.effect}"
+            for t in gpu.tolerations
+        ]
+    train = train_c.component(image(train_family, platform.image_registry), tfjob)
     evaluate, deploy = step(evaluate_c, platform), step(deploy_c, platform)
     record = step(record_c, platform)
-    # The images of the run, recorded with it (pinned by digest after `make images`).
+    # The images of the run, recorded with it (pinned by digest after `make publish-images`).
     modules = (ingest_c, preprocess_c, dataset_c, train_c, evaluate_c, record_c, deploy_c)
+    families = {m: train_family if m is train_c else m.FAMILY for m in modules}
     images = json.dumps(
-        {m.__name__.split(".")[-2]: image(m.FAMILY, platform.image_registry) for m in modules},
+        {m.__name__.split(".")[-2]: image(f, platform.image_registry) for m, f in families.items()},
         sort_keys=True,
     )
 
@@ -93,17 +96,23 @@ def build(platform: Platform) -> Any:
 
         # One worker trains in this pod, on the GPU pool. More run as a TFJob whose workers ask
         # for the GPUs (components/train/tfjob.py); the pod that launches it and waits for it
-        # runs on the CPU pool, so no GPU sits idle while the TFJob trains.
+        # runs on the CPU pool, so no GPU sits idle while the TFJob trains. A platform without
+        # a GPU pool trains on CPU: no accelerator, no GPU node selector or tolerations.
         with dsl.If(train_workers == 1, name="one-worker"):
             on_gpu = train(dataset=data.outputs["dataset"], config=config, workers=train_workers)
             sized(on_gpu.set_display_name("train"), cpu=("4", "4"), memory=("16G", "16G"))
-            on_gpu.set_accelerator_type(gpu.resource).set_accelerator_limit(1)
-            for key, value in sorted(gpu.node_selector.items()):
-                kubernetes.add_node_selector(on_gpu, label_key=key, label_value=value)
-            for tol in gpu.tolerations:
-                kubernetes.add_toleration(
-                    on_gpu, key=tol.key, operator=tol.operator, value=tol.value, effect=tol.effect
-                )
+            if gpu:
+                on_gpu.set_accelerator_type(gpu.resource).set_accelerator_limit(1)
+                for key, value in sorted(gpu.node_selector.items()):
+                    kubernetes.add_node_selector(on_gpu, label_key=key, label_value=value)
+                for tol in gpu.tolerations:
+                    kubernetes.add_toleration(
+                        on_gpu,
+                        key=tol.key,
+                        operator=tol.operator,
+                        value=tol.value,
+                        effect=tol.effect,
+                    )
         with dsl.Else(name="tfjob"):
             launcher = train(dataset=data.outputs["dataset"], config=config, workers=train_workers)
             sized(

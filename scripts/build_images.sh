@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
-# Build the image family in order (base -> beam -> tf, and tf-gpu with --gpu), tag each with the
-# git SHA, push it to a registry, print its digest and size, and write the digests into
-# components/images.yaml, the setting the compilers read: `make compile` then pins every image by
-# digest in the KFP and Argo manifests.
+# Build the image family in order (base -> beam -> tf, and tf-gpu with --gpu) and tag each with
+# the git SHA. Without a registry that is all (`make images`): the compiled manifests name the
+# images by tag. With --registry (or --publish, the platform's image_registry) each image is
+# pushed there under the SHA and under images.yaml's `tag`, and the registry and the digests are
+# recorded in components/images.yaml (`published`): `make compile` then pins every image by
+# digest, for that registry only (`make publish-images REGISTRY=...`).
 #
-#   scripts/build_images.sh [--base-image IMAGE] [--registry HOST[:PORT]/PATH] [--gpu]
-#                           [--no-push] [--no-write]
+#   scripts/build_images.sh [--base-image IMAGE] [--registry HOST[:PORT]/PATH | --publish]
+#                           [--gpu] [--no-write]
 #
 # --base-image  the FROM of the core runtime (default: the Dockerfile's, the official slim Python
 #               image pinned by digest; `make images` passes the base scripts/make_base_image.sh
 #               makes from Debian's packages)
-# --registry    where to push (default: the platform's image_registry in config/platform.json).
-#               A digest is the registry's name for the pushed manifest; the same image pushed to
-#               another registry keeps it. `make images` pushes to a loopback registry.
-# --no-push     build and tag only (no digests are written: without a push there are none)
+# --registry    push there and record its digests. A digest is the registry's name for the
+#               pushed manifest: it exists only in a registry the image was pushed to.
+# --publish     push to config/platform.json's image_registry
 # --no-write    leave components/images.yaml alone
 # Writes build/images.json: per family the local tag, image id, digest and size (the local
 # runner's container mode reads it). Needs a running Docker engine.
@@ -23,16 +24,17 @@ cd "$(dirname "$0")/.."
 BASE_IMAGE=""
 REGISTRY=""
 GPU=0
-PUSH=1
+PUSH=0
 WRITE=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --base-image) BASE_IMAGE="$2"; shift 2 ;;
-    --registry) REGISTRY="$2"; shift 2 ;;
+    --registry) REGISTRY="$2"; PUSH=1; shift 2 ;;
+    --publish) PUSH=1; shift ;;
     --gpu) GPU=1; shift ;;
-    --no-push) PUSH=0; shift ;;
+    --no-push) PUSH=0; REGISTRY=""; shift ;;
     --no-write) WRITE=0; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "build_images.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -40,7 +42,11 @@ done
 PY="${PYTHON:-.venv/bin/python}"
 [ -x "$PY" ] || PY=python3
 docker info >/dev/null 2>&1 || { echo "build_images.sh: no Docker engine answers; start dockerd" >&2; exit 1; }
-[ -n "$REGISTRY" ] || REGISTRY="$("$PY" -c 'import json; print(json.load(open("config/platform.json"))["image_registry"])')"
+if [ "$PUSH" = 1 ] && [ -z "$REGISTRY" ]; then
+  REGISTRY="$("$PY" -c 'import json; print(json.load(open("config/platform.json"))["image_registry"])')"
+fi
+REGISTRY="${REGISTRY%/}"
+TAG="$("$PY" -c 'import yaml; print(yaml.safe_load(open("components/images.yaml"))["tag"])')"
 SHA="$(git rev-parse --short=12 HEAD)"
 git diff --quiet HEAD -- images requirements config components ':!components/images.yaml' \
   || SHA="$SHA-dirty"
@@ -71,6 +77,8 @@ for family in $FAMILIES; do
     remote="$REGISTRY/$image:$SHA"
     docker tag "$image:$SHA" "$remote"
     docker push --quiet "$remote" >/dev/null
+    docker tag "$image:$SHA" "$REGISTRY/$image:$TAG"
+    docker push --quiet "$REGISTRY/$image:$TAG" >/dev/null
     digest="$(docker image inspect "$remote" --format '{{range .RepoDigests}}{{println .}}{{end}}' \
       | grep -F "$REGISTRY/$image@" | head -1 | sed 's/.*@//')"
     [ -n "$digest" ] || { echo "build_images.sh: no digest for $remote after the push" >&2; exit 1; }
@@ -80,7 +88,8 @@ for family in $FAMILIES; do
 done
 
 "$PY" - "$RESULTS" "$WRITE" "$PUSH" "$REGISTRY" <<'EOF'
-"""build/images.json from the build's table; the digests into components/images.yaml."""
+"""build/images.json from the build's table; a publish's registry and digests into
+components/images.yaml."""
 import json
 import re
 import sys
@@ -96,9 +105,16 @@ Path("build/images.json").write_text(json.dumps(built, indent=2) + "\n")
 if write and push:
     path = Path("components/images.yaml")
     text = path.read_text()
-    digests = "".join(f"  {f}: {b['digest']}\n" for f, b in built.items())
-    # Keep the file's comments; only the digests block is rewritten.
-    text = re.sub(r"^digests:.*?(?=^\S|\Z)", "digests:\n" + digests, text, flags=re.S | re.M)
-    path.write_text(text)
-    print(f"wrote the digests of {sorted(built)} into {path}; `make compile` pins them")
+    digests = "".join(f"    {f}: {b['digest']}\n" for f, b in built.items())
+    block = f"published:\n  registry: {json.dumps(registry)}\n  digests:\n{digests}"
+    # Keep the file's comments; only the published block is rewritten.
+    text = re.sub(r"^published:.*?(?=^\S|\Z)", lambda _: block, text, flags=re.S | re.M)
+    tmp = path.with_suffix(".yaml.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    print(f"recorded the digests of {sorted(built)} in {registry} into {path}; "
+          "`make compile` pins them where image_registry is that registry")
+elif not push:
+    print("built locally (no push): the manifests name the images by tag; "
+          "`make publish-images REGISTRY=...` pushes them and pins digests")
 EOF

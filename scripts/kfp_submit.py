@@ -8,9 +8,11 @@
 `upload` creates the pipeline, or adds a version named after the compiled file's content (so an
 unchanged file is not uploaded twice). `schedule` uploads the same way and creates a recurring run
 of that version: the cron of pipelines/catalog.py SCHEDULES (or --cron), at most one run at a time,
-no catch-up of missed runs; each run's data window ends at its scheduled time. `--dry-run` shows
-what would be done and contacts nothing. Uses kfp.Client against manifests/kfp/ (what `make
-compile` wrote), the same file `python -m pipelines run` executes locally.
+no catch-up of missed runs; each run's data window ends at its scheduled time. `--dry-run`
+(anywhere on the line) shows what would be done and contacts nothing. `-p` names and values are
+checked against the compiled pipeline's parameters and types before anything is contacted. Uses
+kfp.Client against manifests/kfp/ (what `make compile` wrote), the same file `python -m pipelines
+run` executes locally.
 """
 
 from __future__ import annotations
@@ -33,14 +35,10 @@ def version_name(pipeline: str, package: Path) -> str:
 
 
 def typed_params(pipeline: str, items: list[str]) -> dict[str, Any]:
-    """`-p name=value` flags as the pipeline's declared types (KFP v2 checks them)."""
-    spec = ir.load(catalog.kfp_manifest(pipeline))
-    declared = spec["root"].get("inputDefinitions", {}).get("parameters", {})
-    given = catalog.parse_params(items)
-    unknown = sorted(set(given) - set(declared))
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown}; {pipeline} takes {sorted(declared)}")
-    return {k: ir.coerce_parameter(k, v, declared[k]["parameterType"]) for k, v in given.items()}
+    """`-p name=value` flags as the pipeline's declared types (KFP v2 checks them too, later)."""
+    package = catalog.kfp_manifest(pipeline)
+    where = str(package.relative_to(catalog.REPO_ROOT))
+    return catalog.typed_params(items, catalog.kfp_parameters(package), where)
 
 
 def plan(args: argparse.Namespace, params: dict[str, Any]) -> list[str]:
@@ -94,15 +92,17 @@ def upload(client: Any, pipeline: str, package: Path) -> tuple[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # The options every command takes, accepted before or after the command's name.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument("--host", help="KFP API endpoint (not needed with --dry-run)")
+    common.add_argument("--namespace", help="multi-user KFP namespace")
+    common.add_argument("--dry-run", action="store_true", help="show what would be done")
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, parents=[common]
     )
-    parser.add_argument("--host", default=None, help="KFP API endpoint (not needed with --dry-run)")
-    parser.add_argument("--namespace", default=None, help="multi-user KFP namespace")
-    parser.add_argument("--dry-run", action="store_true", help="show what would be done")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("upload", "run", "schedule"):
-        p = sub.add_parser(name)
+        p = sub.add_parser(name, parents=[common])
         p.add_argument("pipeline", choices=sorted(catalog.PIPELINES))
         p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
         p.add_argument("--experiment", default="retrain")
@@ -111,10 +111,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sched.add_argument("--cron", default=None, help="KFP cron with seconds (default: catalog)")
     sched.add_argument("--name", default=None, help="recurring run name (default: <pipeline>)")
     args = parser.parse_args(argv)
+    for option, default in (("host", None), ("namespace", None), ("dry_run", False)):
+        setattr(args, option, getattr(args, option, default))
     try:
         params = typed_params(args.pipeline, args.param)
     except (ValueError, ir.IRError) as err:
-        raise SystemExit(f"error: {err}") from None
+        parser.error(str(err))
     for line in plan(args, params):
         print(("would " if args.dry_run else "") + line)
     if args.dry_run:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start an image registry on loopback (127.0.0.1:5000, no auth, blobs under build/registry) unless
-# one answers there already. `make images` pushes to it so every image gets a real registry
-# digest where no remote registry can be reached. Uses Debian's docker-registry (the CNCF
+# one answers there already: a place to try `make publish-images REGISTRY=localhost:5000/retrain`
+# where no remote registry can be reached (the manifests pin those digests only for a platform
+# whose image_registry is localhost:5000/retrain). Uses Debian's docker-registry (the CNCF
 # distribution registry): apt-get install docker-registry. Docker trusts loopback registries
 # without TLS.
 set -euo pipefail

@@ -191,6 +191,7 @@ class DeployRecord(TypedDict):
     serving_uri: str
     manifest: str
     storage_uri: str
+    traffic_percent: NotRequired[float]  # the share of traffic it serves: a challenger's canary
 
 
 # --- readout -> promote -----------------------------------------------------------------------

@@ -176,6 +176,16 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def tree_sha256(folder: Path) -> str:
+    """sha256 over the relative paths and bytes of every file under `folder`: the same files,
+    the same digest (deploy's content hash, whose first 8 hex digits end a version id)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0")
+        digest.update(sha256_file(path).encode())
+    return digest.hexdigest()
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write a small file so readers see the old content or the new, never a mix."""
     path.parent.mkdir(parents=True, exist_ok=True)

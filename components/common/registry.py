@@ -7,14 +7,24 @@ Layout under <root>/<model_name>/:
   champion.json                the version serving now
   challenger.json              the version under A/B test against it, with its traffic split
   history.jsonl                every pointer move, with its reason (gs://: history/<time>-*.json)
+  rejected.json                every version an A/B test rolled back, with its model digest and
+                               the readout's reasons; append-only
+
+A version's metadata holds its `model_digest` (components/common/model_digest.py), computed once
+at publish; for a version published before digests were kept it is computed from its files when
+asked (not stored: versions are immutable). A candidate whose digest is the champion's, the
+challenger's or a rejected version's is a pointless experiment (`twins`): evaluate does not
+bless it and deploy refuses it.
 
 Local roots publish a version by renaming a fully written staging folder (atomic on one file
 system) and move a pointer under a file lock with os.replace. gs:// roots write the marker last and
-move a pointer with a generation precondition (`if_generation_match`). Either way a move is a
-compare-and-swap against the whole pointer the caller read (each pointer carries a `generation`,
-one more at every move): if anything moved it since, the move raises ConflictError (retryable)
-and changes nothing, so two writers can never both win. Every name that becomes a path (model,
-version) is a `safe_name`, every share a `check_percent` (components/common/checks.py).
+move a pointer with a generation precondition (`if_generation_match`); rejected.json is rewritten
+the same ways (under the lock; with a generation precondition, retried), only ever appended to.
+Either way a move is a compare-and-swap against the whole pointer the caller read (each pointer
+carries a `generation`, one more at every move): if anything moved it since, the move raises
+ConflictError (retryable) and changes nothing, so two writers can never both win. Every name that
+becomes a path (model, version) is a `safe_name`, every share a `check_percent`
+(components/common/checks.py).
 """
 
 from __future__ import annotations
@@ -33,12 +43,15 @@ from typing import Any, Literal
 from components.common import fs
 from components.common.checks import check_percent, safe_name
 from components.common.errors import ConfigError, ConflictError, PublishError
+from components.common.model_digest import model_digest, short
 from components.common.times import stamp, utc_now
 
 log = logging.getLogger(__name__)
 
 COMMITTED = "_COMMITTED"
 HISTORY = "history.jsonl"
+REJECTED = "rejected.json"
+REJECT_ATTEMPTS = 5  # gs://: appends lost to a concurrent one are retried this many times
 MODEL_SUBDIR = "model"
 SERVING_VERSION = "1"
 Pointer = Literal["champion", "challenger"]
@@ -138,6 +151,75 @@ class Registry:
             return []
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
+    def metadata(self, version: str) -> dict[str, Any]:
+        """The metadata.json of a committed version ({} when it has none)."""
+        uri = fs.join(self.version_uri(version), "metadata.json")
+        if not fs.exists(uri):
+            return {}
+        stored = fs.read_json(uri)
+        if not isinstance(stored, dict):
+            raise PublishError(f"{uri}: not a JSON object; the registry is damaged")
+        return stored
+
+    def model_digest(self, version: str) -> str:
+        """What `version` computes (components/common/model_digest.py): the digest stored at
+        publish, or, for a version published before digests were kept, computed from its files
+        now (not stored: a version is immutable)."""
+        stored = self.metadata(version).get("model_digest")
+        if isinstance(stored, str) and stored:
+            return stored
+        log.info("version %s has no model_digest in its metadata: computed from its files", version)
+        return model_digest(self.saved_model_uri(version))
+
+    def rejections(self) -> list[dict[str, Any]]:
+        """Every version an A/B test rolled back, oldest first: version, model_digest, reason,
+        rolled_back_utc, champion (the version it lost to)."""
+        uri = fs.join(self.base, REJECTED)
+        if not fs.exists(uri):
+            return []
+        return self._parse_rejected(uri, fs.read_text(uri))
+
+    @staticmethod
+    def _parse_rejected(uri: str, text: str) -> list[dict[str, Any]]:
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise PublishError(f"{uri}: not JSON ({err}); the registry is damaged") from None
+        rejected = doc.get("rejected") if isinstance(doc, dict) else None
+        if not isinstance(rejected, list) or not all(isinstance(r, dict) for r in rejected):
+            raise PublishError(f"{uri}: expected {{'rejected': [...]}}; the registry is damaged")
+        return rejected
+
+    def twins(
+        self,
+        digest: str,
+        champion: dict[str, Any] | EllipsisType | None = ...,
+        challenger: dict[str, Any] | EllipsisType | None = ...,
+    ) -> list[str]:
+        """Why a model with `digest` is a pointless experiment, one sentence per version with
+        the same content: the champion, the challenger under test, a version rolled back
+        (`champion`, `challenger`: the live pointers as read by the caller; by default read
+        now). Empty when the model is new to this registry."""
+        found = []
+        for name, doc in (("champion", champion), ("challenger", challenger)):
+            pointer = self.pointer(name) if doc is ... else doc  # type: ignore[arg-type]
+            if pointer and pointer.get("version"):
+                version = pointer["version"]
+                if self.model_digest(version) == digest:
+                    under_test = " under A/B test now" if name == "challenger" else ""
+                    found.append(
+                        f"identical to the {name} {version}{under_test} "
+                        f"(model digest {short(digest)}): nothing new to test"
+                    )
+        for rejected in self.rejections():
+            if rejected.get("model_digest") == digest:
+                found.append(
+                    f"identical to {rejected.get('version')}, rolled back on "
+                    f"{rejected.get('rolled_back_utc')}: {rejected.get('reason')} "
+                    f"(model digest {short(digest)})"
+                )
+        return found
+
     # ---- writing -------------------------------------------------------------------------
     def publish(
         self,
@@ -215,6 +297,92 @@ class Registry:
         with FileSystems.create(fs.join(dest, COMMITTED)) as out:  # written last
             out.write((stamp() + "\n").encode())
         return dest
+
+    def reject(self, version: str, reason: str, champion: str | None = None) -> dict[str, Any]:
+        """Remember that an A/B test rolled `version` back (against `champion`), with its model
+        digest and `reason`, in rejected.json; append-only and idempotent: a version already
+        recorded keeps its first record (a rerun of promote after a kill records nothing new).
+        The record (new or the one already kept)."""
+        safe_name(version, "version")
+        if version not in self.versions():
+            raise PublishError(
+                f"cannot reject {version}: not a committed version under {self.base}"
+            )
+        record = {
+            "version": version,
+            "model_digest": self.model_digest(version),
+            "reason": reason,
+            "rolled_back_utc": stamp(),
+            "champion": champion,
+        }
+        if fs.is_remote(self.root):
+            kept = self._reject_remote(record)
+        else:
+            kept = self._reject_local(record)
+        if kept is record:
+            log.info("rejected %s (%s): %s", version, short(record["model_digest"]), reason)
+        return kept
+
+    @staticmethod
+    def _append(rejected: list[dict[str, Any]], record: dict[str, Any]) -> dict[str, Any] | None:
+        """The record already kept for the version, or None after appending `record`."""
+        for kept in rejected:
+            if kept.get("version") == record["version"]:
+                return kept
+        rejected.append(record)
+        return None
+
+    def _reject_local(self, record: dict[str, Any]) -> dict[str, Any]:
+        base = fs.local_path(self.base)
+        base.mkdir(parents=True, exist_ok=True)
+        with (base / ".pointers.lock").open("a") as lock:  # the lock every pointer move takes
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            path = base / REJECTED
+            rejected = self._parse_rejected(str(path), path.read_text()) if path.exists() else []
+            kept = self._append(rejected, record)
+            if kept is not None:
+                return kept
+            fs.write_json_atomic(path, {"rejected": rejected})
+        return record
+
+    def _reject_remote(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Read rejected.json with its object generation, write it back appended with
+        `if_generation_match` of that generation; an append lost to a concurrent one (412) is
+        read again and retried."""
+        from google.api_core.exceptions import NotFound, PreconditionFailed
+        from google.cloud import storage
+
+        bucket_name, _, prefix = self.base.removeprefix(fs.GCS_PREFIX).partition("/")
+        blob_name = f"{prefix}/{REJECTED}"
+        bucket = storage.Client().bucket(bucket_name)
+        uri = fs.join(self.base, REJECTED)
+        for _ in range(REJECT_ATTEMPTS):
+            current = bucket.get_blob(blob_name)
+            generation, rejected = 0, []
+            if current is not None:
+                try:
+                    text = current.download_as_bytes(
+                        if_generation_match=current.generation
+                    ).decode()
+                except (PreconditionFailed, NotFound):
+                    continue  # rewritten between the two requests: read again
+                generation, rejected = current.generation, self._parse_rejected(uri, text)
+            kept = self._append(rejected, record)
+            if kept is not None:
+                return kept
+            try:
+                bucket.blob(blob_name).upload_from_string(
+                    json.dumps({"rejected": rejected}, indent=2, sort_keys=True),
+                    content_type="application/json",
+                    if_generation_match=generation,
+                )
+            except PreconditionFailed:
+                continue
+            return record
+        raise ConflictError(
+            f"{uri}: other writers appended to it {REJECT_ATTEMPTS} times while this one tried; "
+            "rerun to record the rejection"
+        )
 
     def move_champion(
         self, version: str, reason: str, expect: dict[str, Any] | EllipsisType | None = ...

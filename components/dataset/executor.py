@@ -8,7 +8,7 @@ import json
 import logging
 from pathlib import Path
 
-from components.common import fs
+from components.common import fs, progress
 from components.common.artifacts import (
     Dataset,
     DatasetSchema,
@@ -85,6 +85,10 @@ def run(
         )
 
     options = pipeline_options(beam_args)
+    progress.report(
+        f"beam: {upstream['rows_out']} records into splits {'/'.join(config.splits)}, "
+        "TFRecords and statistics"
+    )
     with fs.staged_dir(output) as stage:
         with beam.Pipeline(options=options) as p:
             dp.build(
@@ -141,7 +145,7 @@ def run(
         if previous is not None:
             stats["drift"] = {
                 "baseline": previous[0],
-                **drift(dict(stats), dict(previous[1]), config.drift_threshold),
+                **drift(dict(stats), dict(previous[1]), config.drift_threshold, config.features),
             }
             for warning in stats["drift"]["warnings"]:
                 log.warning("drift: %s", warning)
@@ -152,6 +156,11 @@ def run(
             "compression": "GZIP",
         }
         fs.write_json_atomic(stage / SCHEMA, schema)
+    progress.report(
+        ", ".join(f"{name} {split['examples']}" for name, split in splits.items())
+        + " examples"
+        + (f"; {len(stats['drift']['warnings'])} drift warning(s)" if "drift" in stats else "")
+    )
     for name, split in splits.items():
         log.info(
             "%s: %d examples, %d groups, positive rate %s",
@@ -165,7 +174,14 @@ def run(
 
 def report(stats: DatasetStats, config_uri: str, out: Path) -> None:
     """The HTML data report of `stats` (with its drift, if compared) at `out`."""
-    from components.dataset.report import render
+    from components.dataset.report import label_names, provenance, render
 
     config = load_section(config_uri, "dataset", DatasetConfig)
-    fs.write_text_atomic(out, render(dict(stats), dict(config.features), stats.get("drift")))
+    page = render(
+        dict(stats),
+        dict(config.features),
+        stats.get("drift"),
+        label_names(config_uri),
+        provenance(dict(stats), config_uri, out),
+    )
+    fs.write_text_atomic(out, page)

@@ -1,13 +1,45 @@
-"""The dataset's HTML data report: splits, label balance, per-feature statistics, drift."""
+"""The dataset's HTML data report: provenance, splits, label balance, schema anomalies,
+per-feature statistics, drift."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from components.common import html
+from components.common.config import load_yaml
+from components.dataset import stats as st
 
 
-def plots(stats: dict[str, Any], kinds: dict[str, str]) -> list[tuple[str, str]]:
+def label_names(config_uri: str) -> dict[str, str]:
+    """Label value -> its name, from the config's label mapping (preprocess.label.mapping,
+    name -> value); empty when the config maps none."""
+    label = (load_yaml(config_uri).get("preprocess") or {}).get("label") or {}
+    return {str(value): str(name) for name, value in (label.get("mapping") or {}).items()}
+
+
+def provenance(stats: dict[str, Any], config_uri: str, out: Path) -> list[tuple[str, str]]:
+    """The header's rows: run, data (the digest the evaluation report also shows), code and
+    config."""
+    return [
+        ("run", html.run_id([str(Path(out).absolute())])),
+        (
+            "data",
+            f"dataset {html.stats_digest(stats)[:12]} ({stats['total_examples']} examples, "
+            f"split by {stats['group_key']}, salt {stats['salt']!r})",
+        ),
+        ("code", html.code_version()),
+        ("config", html.config_version(config_uri)),
+    ]
+
+
+def _name(value: str, names: dict[str, str]) -> str:
+    return f"{names[value]} ({value})" if value in names else f"label {value}"
+
+
+def plots(
+    stats: dict[str, Any], kinds: dict[str, str], names: dict[str, str] | None = None
+) -> list[tuple[str, str]]:
     plt = html.pyplot()
     splits = stats["splits"]
     out = []
@@ -18,7 +50,7 @@ def plots(stats: dict[str, Any], kinds: dict[str, str]) -> list[tuple[str, str]]
         shares = [
             s.get("label_counts", {}).get(label, 0) / max(s["examples"], 1) for s in splits.values()
         ]
-        ax.bar(list(splits), shares, bottom=bottom, label=f"label {label}")
+        ax.bar(list(splits), shares, bottom=bottom, label=_name(label, names or {}))
         bottom = [b + x for b, x in zip(bottom, shares, strict=True)]
     ax.set(ylabel="share of examples", title="Label balance per split", ylim=(0, 1))
     ax.legend(loc="lower right")
@@ -69,12 +101,47 @@ def _top_values(plt: Any, name: str, splits: dict[str, Any]) -> str:
     return html.png(fig)
 
 
-def render(stats: dict[str, Any], kinds: dict[str, str], drift: dict[str, Any] | None) -> str:
+def render(
+    stats: dict[str, Any],
+    kinds: dict[str, str],
+    drift: dict[str, Any] | None,
+    names: dict[str, str] | None = None,
+    prov: list[tuple[str, str]] | None = None,
+) -> str:
+    """The report. `names`: label value -> name (label_names); `prov`: the header's rows."""
+    names = names or {}
+    unique = {
+        name
+        for name in kinds
+        if any(
+            st.mostly_unique(s.get("features", {}).get(name, {})) for s in stats["splits"].values()
+        )
+    }
+    with_top = {
+        name
+        for name in kinds
+        if any("top" in s.get("features", {}).get(name, {}) for s in stats["splits"].values())
+    }
+    anomalies = st.data_anomalies(stats, kinds, list(names) or None)
+    anomalies += (drift or {}).get("anomalies", [])
+    rows = st.drift_rows(drift) if drift else []
     return html.render(
         "components.dataset",
         "report.html.j2",
         stats=stats,
         kinds=kinds,
         drift=drift,
-        plots=plots(stats, kinds),
+        plots=plots(stats, kinds, names),
+        names=names,
+        unique=unique,
+        with_top=with_top,
+        anomalies=anomalies,
+        drift_rows=rows,
+        flagged=[r for r in rows if r["status"] != "ok"],
+        measures={m: st.MEASURES[m] for m in dict.fromkeys(r["measure"] for r in rows)},
+        provenance=prov or [],
+        label=_name,
+        missing_tolerance=st.MISSING_RATE_TOLERANCE,
+        domain_max=st.DOMAIN_MAX,
+        range_margin=st.RANGE_MARGIN,
     )

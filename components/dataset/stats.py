@@ -13,6 +13,8 @@ from typing import Any
 
 import apache_beam as beam
 
+from components.common.artifacts import Dataset
+
 TOP_K = 10
 # A string/int feature with at most this many distinct values (and strings of at most
 # VALUE_CHARS characters) gets its whole value list with counts: the vocabulary a model embeds.
@@ -21,6 +23,36 @@ VALUE_CHARS = 80
 QUANTILES = 11  # min, deciles, max
 DOMAIN_MAX = 20  # a string/int feature with at most this many values gets a domain in the schema
 LABEL_BALANCE = "(label balance)"  # the drift entry of the label distribution
+# A feature whose values are mostly unique (free text, ids) has no meaningful "most frequent"
+# values: the report does not list them and drift does not compare them.
+UNIQUE_SHARE = 0.5
+MISSING_RATE_TOLERANCE = 0.01  # a missing-rate change above this is a schema anomaly
+# A number is out of the baseline's range only past this share of the range's width beyond
+# either end: a new sample's extremes move a little without anything being wrong.
+RANGE_MARGIN = 0.1
+# Each drift measure: its name in the report and what it measures.
+MEASURES = {
+    "label_linf": (
+        "L-infinity distance, labels",
+        "the largest change of any label's share of the split (TFDV's drift measure for "
+        "categorical features): 0 the same balance, 1 disjoint",
+    ),
+    "top_values_linf": (
+        "L-infinity distance, top values",
+        f"the largest change of the share of any of the {TOP_K} most frequent values, shares "
+        "taken among those values (TFDV's categorical measure)",
+    ),
+    "quantile_shift": (
+        "quantile shift",
+        f"the mean move of the {QUANTILES} quantiles (min, deciles, max) of the value, or of "
+        "the length for strings, in units of the baseline's range: 0.1 moves the median by "
+        "about a tenth of the range",
+    ),
+    "missing_rate_change": (
+        "missing-rate change",
+        "the absolute change of the share of examples without a value",
+    ),
+}
 
 
 class _Basic(beam.CombineFn):
@@ -150,6 +182,160 @@ def infer_schema(kinds: Mapping[str, str], features: Mapping[str, dict[str, Any]
     return {"features": out}
 
 
+def mostly_unique(stats: Mapping[str, Any]) -> bool:
+    """Whether most present values are distinct (free text, ids): top values mean nothing."""
+    present = stats.get("count", 0) - stats.get("missing", 0)
+    distinct = stats.get("distinct", 0)
+    return present > 0 and distinct > DOMAIN_MAX and distinct >= UNIQUE_SHARE * present
+
+
+def status(value: float, threshold: float) -> str:
+    """'drift' above the threshold, 'warn' above half of it (a trend to watch), else 'ok'."""
+    return "drift" if value > threshold else "warn" if value > threshold / 2 else "ok"
+
+
+def drift_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """drift()'s scores as table rows (split, feature, measure, value, status), the worst
+    first (drift, warn, ok; then by value)."""
+    threshold = result["threshold"]
+    rows = [
+        {
+            "split": split,
+            "feature": name,
+            "measure": measure,
+            "value": value,
+            "status": status(value, threshold),
+        }
+        for split, features in result.get("splits", {}).items()
+        for name, scores in features.items()
+        for measure, value in scores.items()
+    ]
+    rank = {"drift": 0, "warn": 1, "ok": 2}
+    return sorted(rows, key=lambda r: (rank[r["status"]], -r["value"], r["split"], r["feature"]))
+
+
+def schema_anomalies(
+    current: Mapping[str, Any], baseline: Mapping[str, Any], kinds: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """TFDV-style anomalies of `current` against the schema inferred from the baseline's train
+    split (infer_schema): values outside a declared domain, numbers outside the declared range
+    (by more than RANGE_MARGIN of its width),
+    missing values in a feature the baseline always had, missing-rate changes above
+    MISSING_RATE_TOLERANCE (against the same split of the baseline), and features absent on
+    one side. Each: split, feature, kind, severity (error or warn), detail."""
+    splits = baseline.get("splits", {})
+    reference = splits.get("train") or next(iter(splits.values()), None)
+    if reference is None:
+        return []
+    schema = infer_schema(kinds, reference.get("features", {}))["features"]
+    out: list[dict[str, Any]] = []
+
+    def add(split: str, feature: str, kind: str, severity: str, detail: str) -> None:
+        out.append(
+            {
+                "split": split,
+                "feature": feature,
+                "kind": kind,
+                "severity": severity,
+                "detail": detail,
+            }
+        )
+
+    for split, now in current.get("splits", {}).items():
+        before = splits.get(split, {}).get("features", {})
+        for name in sorted(kinds):
+            stats = now.get("features", {}).get(name)
+            declared = schema.get(name, {})
+            if not stats or not stats.get("count"):
+                continue  # data_anomalies reports it, with or without a baseline
+            if name not in reference.get("features", {}):
+                add(split, name, "new feature", "warn", "not in the baseline's data")
+                continue
+            present = max(stats["count"] - stats.get("missing", 0), 1)
+            if declared.get("required") and stats.get("missing", 0):
+                add(
+                    split,
+                    name,
+                    "missing values",
+                    "error",
+                    f"{stats['missing']} examples without a value; the baseline had none",
+                )
+            if "domain" in declared:
+                values = stats.get("vocabulary") or stats.get("top") or []
+                unknown = [(v, c) for v, c in values if v not in set(declared["domain"])]
+                if unknown:
+                    count = sum(c for _, c in unknown)
+                    shown = ", ".join(f"{v!r} ({c})" for v, c in unknown[:5])
+                    add(
+                        split,
+                        name,
+                        "values outside the domain",
+                        "error",
+                        f"{count} examples ({count / present:.1%}) with values not in the "
+                        f"baseline's {len(declared['domain'])}: {shown}"
+                        + (" …" if len(unknown) > 5 else ""),
+                    )
+            if "range" in declared and stats.get("min") is not None:
+                lo, hi = declared["range"]
+                margin = (hi - lo) * RANGE_MARGIN
+                if stats["min"] < lo - margin or stats["max"] > hi + margin:
+                    add(
+                        split,
+                        name,
+                        "values outside the range",
+                        "warn",
+                        f"min {stats['min']:g}, max {stats['max']:g}; the baseline's range is "
+                        f"[{lo:g}, {hi:g}] (tolerance {RANGE_MARGIN:.0%} of its width)",
+                    )
+            old = before.get(name, {}).get("missing_rate")
+            new = stats.get("missing_rate")
+            if old is not None and new is not None and abs(new - old) > MISSING_RATE_TOLERANCE:
+                add(
+                    split,
+                    name,
+                    "missing rate changed",
+                    "warn",
+                    f"{old:.1%} in the baseline, {new:.1%} now "
+                    f"(tolerance {MISSING_RATE_TOLERANCE:.0%})",
+                )
+        for name in sorted(set(reference.get("features", {})) - set(kinds)):
+            add(split, name, "feature dropped", "warn", "in the baseline's data, not in this one")
+    return out
+
+
+def data_anomalies(
+    current: Mapping[str, Any], kinds: Mapping[str, str], label_values: Iterable[str] | None
+) -> list[dict[str, Any]]:
+    """What is wrong without a baseline: a declared feature with no values in a split, and
+    label values outside the config's label mapping (`label_values`, None: not checked)."""
+    known = None if label_values is None else set(label_values)
+    out = []
+    for split, now in current.get("splits", {}).items():
+        for name in sorted(kinds):
+            if not now.get("features", {}).get(name, {}).get("count"):
+                out.append(
+                    {
+                        "split": split,
+                        "feature": name,
+                        "kind": "feature absent",
+                        "severity": "error",
+                        "detail": "no values in this split",
+                    }
+                )
+        odd = sorted(set(now.get("label_counts", {})) - known) if known is not None else []
+        if odd:
+            out.append(
+                {
+                    "split": split,
+                    "feature": "label",
+                    "kind": "label outside the mapping",
+                    "severity": "error",
+                    "detail": f"values {odd}; the config maps to {sorted(known or [])}",
+                }
+            )
+    return out
+
+
 def _distribution(pairs: Iterable[list[Any]]) -> dict[str, float]:
     items = list(pairs)
     total = sum(c for _, c in items)
@@ -168,14 +354,22 @@ def _quantile_shift(current: list[float], baseline: list[float]) -> float | None
     return sum(abs(c - b) for c, b in zip(current, baseline, strict=True)) / len(baseline) / span
 
 
-def drift(current: dict[str, Any], baseline: dict[str, Any], threshold: float) -> dict[str, Any]:
+def drift(
+    current: dict[str, Any],
+    baseline: dict[str, Any],
+    threshold: float,
+    kinds: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """Compare two datasets' stats.json, split by split; a score above `threshold` warns.
 
-    Scores: L-infinity distance between label distributions and between top-value frequencies
-    (as TFDV does for categorical features), the mean quantile shift for numbers and string
-    lengths (in units of the baseline's range), and the change of the missing rate.
+    Scores (MEASURES): L-infinity distance between label distributions and between top-value
+    frequencies (as TFDV does for categorical features; not for mostly unique values), the
+    mean quantile shift for numbers and string lengths (in units of the baseline's range), and
+    the change of the missing rate. With the features' `kinds`, also the schema anomalies.
     """
     out: dict[str, Any] = {"threshold": threshold, "splits": {}, "warnings": []}
+    if kinds is not None:
+        out["anomalies"] = schema_anomalies(current, baseline, kinds)
     for split, now in current["splits"].items():
         before = baseline.get("splits", {}).get(split)
         if before is None:
@@ -193,10 +387,11 @@ def drift(current: dict[str, Any], baseline: dict[str, Any], threshold: float) -
         }
         for name, stats in now.get("features", {}).items():
             old = before.get("features", {}).get(name)
-            if old is None:
+            if old is None or name == Dataset.LABEL:  # the label: its balance, above
                 continue
             feature: dict[str, float] = {}
-            if "top" in stats and "top" in old:
+            unique = mostly_unique(stats) or mostly_unique(old)
+            if "top" in stats and "top" in old and not unique:
                 top_now, top_old = _distribution(stats["top"]), _distribution(old["top"])
                 feature["top_values_linf"] = round(_linf(top_now, top_old), 6)
             shift = _quantile_shift(stats.get("quantiles", []), old.get("quantiles", []))

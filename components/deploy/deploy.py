@@ -3,12 +3,14 @@ the KServe InferenceService rendered from the registry's pointers (components.co
 
 The pointers are read once, before the publish, and every move expects them as read: of two
 deploys racing, one wins and the other fails retryably (exit 75) with no pointer moved and no
-manifest or record written; its rerun finds its own publish (same content) and reads again."""
+manifest or record written; its rerun finds its own publish (same content) and reads again.
+A model that computes what the champion, the challenger or a rolled-back version computes (the
+same model digest, components/common/model_digest.py) is refused (exit 2) before anything is
+written; each version's metadata keeps its digest."""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -19,20 +21,12 @@ from components.common.checks import check_percent, safe_name
 from components.common.errors import InputDataError, PublishError
 from components.common.kserve import write_manifest
 from components.common.model import ModelConfig
+from components.common.model_digest import model_digest
 from components.common.registry import Registry
 from components.common.times import compact_stamp
 from components.deploy.config import DeployConfig
 
 log = logging.getLogger(__name__)
-
-
-def content_hash(folder: Path) -> str:
-    """sha256 over relative paths and bytes of every file: the same model, the same hash."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(folder)).encode() + b"\0")
-        digest.update(fs.sha256_file(path).encode())
-    return digest.hexdigest()
 
 
 def version_id(digest: str, now: dt.datetime | None = None) -> str:
@@ -70,11 +64,20 @@ def deploy(
     champion_doc, challenger_doc = registry.read("champion"), registry.read("challenger")
     champion = registry.live("champion", champion_doc)
     challenger = registry.live("challenger", challenger_doc)
-    digest = content_hash(saved_model)
+    computes = model_digest(saved_model)
+    # Defence in depth behind evaluate's gate: the champion's twin, the challenger's or a
+    # rolled-back version's is never published, whatever the evaluation said.
+    twins = registry.twins(computes, champion=champion, challenger=challenger)
+    if twins:
+        raise PublishError(
+            f"{saved_model}: refusing to publish a pointless experiment: {'; '.join(twins)}"
+        )
+    digest = fs.tree_sha256(saved_model)
     version = version or version_id(digest)
     metadata = {
         "version": version,
         "content_sha256": digest,
+        "model_digest": computes,
         "model_name": model.name,
         "metrics": evaluation.get("candidate")
         or {k: v for k, v in evaluation.items() if k != "blessing"},
@@ -117,6 +120,7 @@ def deploy(
         "serving_uri": registry.serving_uri(version),
         "manifest": str(manifest_out),
         "storage_uri": manifest["spec"]["predictor"]["model"]["storageUri"],
+        "traffic_percent": canary_percent if role == "challenger" else 100.0,
     }
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from components.common import fs, tfdata
 from components.common.artifacts import Dataset, TrainedModel
+from components.common.model_digest import model_digest, short
 from components.common.registry import Registry
 from components.evaluate import metrics as m
 from components.evaluate import report
@@ -32,8 +33,56 @@ class Evaluation:
     html: str
 
 
+def pointless(
+    saved_model: str, registry: Registry | None, champion: dict[str, Any] | None
+) -> list[str]:
+    """Why testing the SavedModel at `saved_model` would be pointless: one "not blessed" reason
+    per registry version that computes the same (the champion as read, the challenger under
+    test, a version an A/B test rolled back; Registry.twins). Empty without a registry."""
+    if registry is None:
+        return []
+    digest = model_digest(saved_model)
+    log.info("candidate model digest %s", short(digest))
+    return [f"{twin}: not blessed" for twin in registry.twins(digest, champion=champion)]
+
+
+def improvement(
+    candidate: dict[str, Any], champion: dict[str, Any] | None, cfg: m.EvaluateConfig
+) -> tuple[bool, list[str]]:
+    """`evaluate.min_improvement`: with a champion, each named metric must beat the champion's
+    by at least its margin (lower for the metrics where lower is better); a missing or NaN
+    value never does. (True, []) when nothing is required or there is no champion."""
+    if champion is None or not cfg.min_improvement:
+        return True, []
+    ok, reasons = True, []
+    for name, margin in sorted(cfg.min_improvement.items()):
+        mine, theirs = candidate.get(name), champion.get(name)
+        if not m._usable(mine) or not m._usable(theirs):
+            ok = False
+            reasons.append(f"{name} missing or NaN for candidate or champion: not blessed")
+            continue
+        mine, theirs = float(mine), float(theirs)  # type: ignore[arg-type]
+        gain = (theirs - mine) if name in m.LOWER_IS_BETTER else (mine - theirs)
+        if gain < margin:
+            ok = False
+            reasons.append(
+                f"{name} {mine:.4f} improves on the champion's {theirs:.4f} by {gain:+.4f}, "
+                f"less than the required min_improvement {margin}: not blessed"
+            )
+        else:
+            reasons.append(
+                f"{name} {mine:.4f} improves on the champion's {theirs:.4f} by {gain:+.4f} "
+                f"(min_improvement {margin})"
+            )
+    return ok, reasons
+
+
 def evaluate(
-    model_dir: str, dataset_dir: str, cfg: m.EvaluateConfig, registry: Registry | None
+    model_dir: str,
+    dataset_dir: str,
+    cfg: m.EvaluateConfig,
+    registry: Registry | None,
+    provenance: list[tuple[str, str]] | None = None,
 ) -> Evaluation:
     candidate_fn = tfdata.load_serving_fn(fs.join(model_dir, TrainedModel.SAVED_MODEL))
     pointer = registry.champion() if registry else None
@@ -80,6 +129,10 @@ def evaluate(
             candidate["roc_auc"] - baseline["roc_auc"],
         )
     blessed, reasons = m.bless(candidate, champion, cfg)
+    improves, improvement_reasons = improvement(candidate, champion, cfg)
+    twins = pointless(fs.join(model_dir, TrainedModel.SAVED_MODEL), registry, pointer)
+    blessed = blessed and improves and not twins
+    reasons = [*twins, *reasons, *improvement_reasons]
     for reason in reasons:
         log.info("blessing: %s", reason)
 
@@ -95,8 +148,9 @@ def evaluate(
     history = fs.read_json(str(history_path)) if history_path.exists() else None
     stats_uri = Dataset.stats(dataset_dir)
     dataset = fs.read_json(stats_uri) if fs.exists(stats_uri) else None
+    best = report.best_epoch(history, report.monitor_of(model_dir)) if history else None
     plot_list = report.plots(
-        labels, all_scores, candidate["confusion_matrix"], history, calibration, slices
+        labels, all_scores, candidate["confusion_matrix"], history, calibration, slices, best
     )
     html = report.render(
         registry.model_name if registry else "model",
@@ -110,6 +164,8 @@ def evaluate(
         baseline,
         slices,
         calibration,
+        provenance,
+        m.report_intervals(labels, all_scores, cfg.threshold),
     )
     return Evaluation(
         candidate,

@@ -41,9 +41,12 @@ def run(
     cfg = load_section(config_uri, "evaluate", EvaluateConfig)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from components.evaluate.evaluate import evaluate
+    from components.evaluate.report import provenance
 
     registry = Registry(registry_root, load_model(config_uri).name) if registry_root else None
-    result = evaluate(model_dir, dataset_dir, cfg, registry)
+    result = evaluate(
+        model_dir, dataset_dir, cfg, registry, provenance(model_dir, dataset_dir, config_uri)
+    )
 
     scalars = {k: _finite(result.candidate[k]) for k in SCALARS}
     scalars |= {k: _finite(result.calibration[k]) for k in ("brier", "ece")}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -14,6 +15,15 @@ from components.common.config import Strict
 from components.evaluate.baseline import BaselineConfig
 
 SLICE_METRICS = ("examples", "positive_rate", "roc_auc", "accuracy", "log_loss")
+SLICE_CI_METRICS = ("roc_auc", "accuracy", "log_loss")
+# Bootstrap confidence intervals: resample the test examples with replacement (seeded, so a
+# rerun gives the same bounds) and take the 2.5th and 97.5th percentiles of the metric.
+BOOTSTRAP_RESAMPLES = 500
+BOOTSTRAP_SEED = 0
+CI_LEVEL = 0.95
+# The metrics with a bootstrap interval, computed for all resamples at once.
+CI_METRICS = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "log_loss")
+LOWER_IS_BETTER = frozenset({"log_loss", "brier", "ece"})
 
 
 class SliceConfig(Strict):
@@ -41,6 +51,9 @@ class EvaluateConfig(Strict):
     threshold: float = Field(default=0.5, gt=0, lt=1)
     floors: dict[str, float] = {"roc_auc": 0.75}
     max_regression: dict[str, float] = {"roc_auc": 0.01}
+    # With a champion, each metric named here must beat the champion's by at least this margin
+    # (log_loss: be lower by it); none by default. The gate is in components/evaluate/evaluate.py.
+    min_improvement: dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]] = {}
     # A logistic-regression model trained in this step and reported beside the model.
     baseline: BaselineConfig | None = None
     slices: list[SliceConfig] = []
@@ -180,21 +193,149 @@ def sliced_metrics(
     labels: np.ndarray,
     scores: dict[str, np.ndarray | None],
     threshold: float,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
 ) -> list[dict[str, Any]]:
     """Per slice: examples, positive rate, ROC AUC (NaN with one class), accuracy and log loss
-    of the candidate, and the ROC AUC of every other scored model beside it."""
+    of the candidate, and the ROC AUC of every other scored model beside it; each metric with
+    its 95% bootstrap interval (`<metric>_ci`, [low, high], None when too few resamples have
+    both classes)."""
     keys, order = slice_keys(spec, values)
     rows = []
     for name in order:
         mask = keys == name
         row: dict[str, Any] = {"slice": name}
+        idx = resample_indices(int(mask.sum()), resamples, seed)
         for model, s in scores.items():
             if s is None:
                 continue
             m = classification_metrics(labels[mask], s[mask], threshold)
+            boot = resampled_metrics(labels[mask], s[mask], idx, threshold)
             if model == "candidate":
                 row |= {k: m[k] for k in SLICE_METRICS}
+                row |= {f"{k}_ci": interval(boot[k]) for k in SLICE_CI_METRICS}
             else:
                 row[f"{model}_roc_auc"] = m["roc_auc"]
+                row[f"{model}_roc_auc_ci"] = interval(boot["roc_auc"])
         rows.append(row)
     return rows
+
+
+def resample_indices(
+    n: int, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED
+) -> np.ndarray:
+    """(resamples, n) example indices drawn with replacement; the same for the same seed."""
+    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+
+
+def resampled_metrics(
+    labels: np.ndarray, scores: np.ndarray, idx: np.ndarray, threshold: float
+) -> dict[str, np.ndarray]:
+    """Every CI metric on every resample (a row of `idx`), as sklearn computes it on that
+    resample; NaN where a resample has one class (ROC AUC) or no positive (precision, recall)."""
+    from scipy.stats import rankdata
+
+    y = np.asarray(labels)[idx].astype(float)
+    s = np.asarray(scores, dtype=float)[idx]
+    pred = (s >= threshold).astype(float)
+    pos = y.sum(axis=1)
+    neg = y.shape[1] - pos
+    ranks = rankdata(s, axis=1)  # average ranks: ties count half, as roc_auc_score does
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = ((ranks * y).sum(axis=1) - pos * (pos + 1) / 2) / (pos * neg)
+        tp = (pred * y).sum(axis=1)
+        precision = tp / pred.sum(axis=1)
+        recall = tp / pos
+        f1 = 2 * tp / (pred.sum(axis=1) + pos)
+    # Average precision as sklearn computes it: the precision at each distinct score (the end
+    # of its group of tied scores, in descending order), weighted by the recall it adds.
+    order = np.argsort(-s, axis=1, kind="stable")
+    s_desc = np.take_along_axis(s, order, axis=1)
+    y_desc = np.take_along_axis(y, order, axis=1)
+    k = np.arange(s.shape[1])
+    is_end = np.ones_like(s_desc, dtype=bool)
+    is_end[:, :-1] = s_desc[:, :-1] != s_desc[:, 1:]
+    ends = np.minimum.accumulate(np.where(is_end, k, s.shape[1])[:, ::-1], axis=1)[:, ::-1]
+    tp_at = np.take_along_axis(np.cumsum(y_desc, axis=1), ends, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pr_auc = (y_desc * tp_at / (ends + 1)).sum(axis=1) / pos
+    clipped = np.clip(s, 1e-7, 1 - 1e-7)
+    loss = -(y * np.log(clipped) + (1 - y) * np.log(1 - clipped)).mean(axis=1)
+    return {
+        "roc_auc": np.where((pos > 0) & (neg > 0), auc, np.nan),
+        "pr_auc": pr_auc,
+        "accuracy": (pred == y).mean(axis=1),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "log_loss": loss,
+    }
+
+
+def interval(values: np.ndarray, level: float = CI_LEVEL) -> list[float] | None:
+    """The central `level` percentile interval of the finite values; None with fewer than 10."""
+    finite = values[np.isfinite(values)]
+    if len(finite) < 10:
+        return None
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(finite, [tail, 100 - tail])
+    return [round(float(lo), 6), round(float(hi), 6)]
+
+
+def metric_intervals(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> dict[str, list[float] | None]:
+    """95% bootstrap interval of every CI metric of one model."""
+    idx = resample_indices(len(labels), resamples, seed)
+    return {k: interval(v) for k, v in resampled_metrics(labels, scores, idx, threshold).items()}
+
+
+def delta_intervals(
+    labels: np.ndarray,
+    scores: Mapping[str, np.ndarray | None],
+    threshold: float,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> dict[str, dict[str, list[float] | None]]:
+    """Paired bootstrap of candidate minus each other scored model, per CI metric: the same
+    resampled examples score both models, so the interval is that of the difference. A delta
+    whose interval holds 0 is within the test set's noise."""
+    candidate = scores.get("candidate")
+    if candidate is None or len(labels) == 0:
+        return {}
+    idx = resample_indices(len(labels), resamples, seed)
+    mine = resampled_metrics(labels, candidate, idx, threshold)
+    out: dict[str, dict[str, list[float] | None]] = {}
+    for model, other in scores.items():
+        if model == "candidate" or other is None:
+            continue
+        theirs = resampled_metrics(labels, other, idx, threshold)
+        out[model] = {k: interval(mine[k] - theirs[k]) for k in CI_METRICS}
+    return out
+
+
+def judge_delta(metric: str, delta: float, ci: list[float] | None) -> str:
+    """'better', 'worse' or 'same' for the candidate, by the metric's direction (log loss,
+    Brier and ECE: lower is better); 'same' when the delta's interval holds 0 or it is 0."""
+    if not math.isfinite(delta) or delta == 0 or (ci is not None and ci[0] <= 0 <= ci[1]):
+        return "same"
+    better = delta < 0 if metric in LOWER_IS_BETTER else delta > 0
+    return "better" if better else "worse"
+
+
+def report_intervals(
+    labels: np.ndarray, scores: Mapping[str, np.ndarray | None], threshold: float
+) -> dict[str, Any]:
+    """What the report's metrics table shows beside the numbers: the candidate's own 95%
+    intervals and those of its deltas against every other scored model."""
+    candidate = scores.get("candidate")
+    if candidate is None or len(labels) == 0:
+        return {}
+    return {
+        "candidate": metric_intervals(labels, candidate, threshold),
+        "deltas": delta_intervals(labels, scores, threshold),
+    }

@@ -8,7 +8,7 @@ import json
 import logging
 from pathlib import Path
 
-from components.common import beam_options, fs
+from components.common import beam_options, fs, progress
 from components.common.artifacts import DROPPED, Raw, RawManifest, Records
 from components.common.beam_options import pipeline_options
 from components.common.config import load_section
@@ -55,6 +55,9 @@ def run(raw_dir: str, config_uri: str, output: Path, beam_args: list[str]) -> di
     # full passes, which the in-process runner's buffered records trigger, from rescanning them.
     gc.collect()
     gc.freeze()
+    progress.report(
+        f"beam: validating and deduplicating {manifest['row_count']} rows from {len(files)} file(s)"
+    )
     with fs.staged_dir(output) as stage:
         with beam.Pipeline(options=options) as p:
             pp.build(
@@ -84,6 +87,11 @@ def run(raw_dir: str, config_uri: str, output: Path, beam_args: list[str]) -> di
         (stage / Records.NEAR_DUPLICATES_DIR).mkdir(exist_ok=True)
         (stage / Records.RECORDS_DIR).mkdir(exist_ok=True)
         fs.write_json_atomic(stage / Records.STATS, stats)
+    progress.report(
+        f"{stats['rows_out']} of {stats['rows_in']} rows kept ({stats['dead_letter']} dead "
+        f"letter, {stats['filtered']} filtered, "
+        f"{stats['duplicates_dropped'] + stats['near_duplicates_dropped']} duplicates)"
+    )
     log.info(
         "in=%d out=%d dead_letter=%d filtered=%d duplicates=%d near_duplicates=%d",
         stats["rows_in"],

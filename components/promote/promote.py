@@ -1,9 +1,10 @@
 """Apply an A/B readout's decision to the registry: promote (the challenger becomes champion),
-roll back (the challenger is withdrawn) or continue; or ramp the challenger's share. Every move
-is a compare-and-swap against what the readout saw, so a decision about an experiment that has
-since changed is refused (exit 2, read out again) instead of applied to the wrong version, and
-against the whole pointer read here, so a writer racing this one makes it fail retryably (exit
-75) having changed nothing."""
+roll back (the challenger is withdrawn, and remembered in the registry's rejected.json with its
+model digest, so a retrained twin is not tested again) or continue; or ramp the challenger's
+share. Every move is a compare-and-swap against what the readout saw, so a decision about an
+experiment that has since changed is refused (exit 2, read out again) instead of applied to the
+wrong version, and against the whole pointer read here, so a writer racing this one makes it
+fail retryably (exit 75) having changed nothing."""
 
 from __future__ import annotations
 
@@ -61,6 +62,7 @@ def apply(
         decision.get("reasons", [])
     )
     moved = []
+    rejected: dict[str, Any] | None = None
     if word == "promote" and tested is not None:
         if now_champion != tested:
             if now_champion != champion_seen:
@@ -87,6 +89,11 @@ def apply(
         if now_challenger == tested:
             registry.move("challenger", None, f"rolled back: {reason}", expect=challenger)
             moved.append("challenger")
+        if tested != now_champion and tested in registry.versions():
+            # Remembered, so a retrained twin of it is not blessed or published again; after
+            # the move, and idempotent: a rerun after a kill between the two records it.
+            why = "; ".join(decision.get("reasons", [])) or "rolled back by the A/B readout"
+            rejected = registry.reject(tested, why, champion=now_champion)
     champion, challenger = registry.champion(), registry.challenger()
     result = {
         "decision": word,
@@ -94,6 +101,8 @@ def apply(
         "champion": champion["version"] if champion else None,
         "challenger": challenger["version"] if challenger else None,
     }
+    if rejected is not None:
+        result["rejected"] = {k: rejected[k] for k in ("version", "model_digest")}
     log.info("applied %s: %s", word, result)
     return result
 

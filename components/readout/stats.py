@@ -1,8 +1,9 @@
 """The readout's statistics and decision, from per-unit summaries (statsmodels and scipy do the
 math): sample size, the test at the horizon, the interval, the guardrails, sample ratio mismatch.
 
-Decisions: `promote` (the challenger is better at the horizon), `rollback` (a guardrail broke,
-or it is not better at the horizon), `continue` (no horizon yet, no guardrail broken).
+Decisions: `promote` (the challenger is significantly better at the horizon), `rollback` (a
+guardrail broke, or it is not significantly better at the horizon), `continue` (no horizon yet,
+no guardrail broken).
 """
 
 from __future__ import annotations
@@ -299,13 +300,23 @@ def decide(
     # The fixed-horizon test: exactly the first `horizon` units of each arm, once.
     result = compare(values["challenger"][:horizon], values["champion"][:horizon], cfg.alpha)
     out["test"] = result
-    summary = (
-        f"delta {result['delta']:+.4f} ({result['ci_level']:.0%} CI {result['ci_low']:+.4f} to "
-        f"{result['ci_high']:+.4f}), one-sided p = {result['p_value']:.3g} at {horizon} units "
-        "per arm"
-    )
-    if result["p_value"] < cfg.alpha:
-        out.update(decision=PROMOTE, reasons=[f"the challenger is better: {summary}"])
-    else:
-        out.update(decision=ROLLBACK, reasons=[f"the challenger is not better: {summary}"])
+    word, verdict = test_verdict(result, cfg.alpha, horizon)
+    out.update(decision=word, reasons=[verdict])
     return out
+
+
+def test_verdict(result: dict[str, Any], alpha: float, units: int) -> tuple[str, str]:
+    """The decision and its sentence for the test at the horizon. Promote when the one-sided p
+    is below alpha; otherwise roll back, saying "significantly worse" when the interval lies
+    below 0 (the mirror one-sided test rejects at alpha) and "not significantly better" else."""
+    p = result["p_value"]
+    numbers = (
+        f"delta {result['delta']:+.4f} ({result['ci_level']:.0%} CI {result['ci_low']:+.4f} to "
+        f"{result['ci_high']:+.4f}), one-sided p = {p:.3g} {'<' if p < alpha else '>='} alpha "
+        f"{alpha:g}, at {units} units per arm"
+    )
+    if p < alpha:
+        return PROMOTE, f"the challenger is significantly better: {numbers}"
+    if result["ci_high"] < 0:
+        return ROLLBACK, f"the challenger is significantly worse: {numbers}"
+    return ROLLBACK, f"the challenger is not significantly better: {numbers}"

@@ -14,6 +14,16 @@ outcomes, and the readout sees what a product metric would: the arm, not the lab
 simulated (units arrive at `units_per_hour`), so the dashboard's time axis spans hours while the
 run takes seconds.
 
+Everything random comes from `--seed`: arrival times, records, outcomes, simulated latency, and
+which arm each simulated unit lands in. The router assigns arms by a hash salted with the
+challenger's version, whose name carries the time it was published, so the replay picks each
+unit's id until the router's own assignment puts it in the arm a seeded draw chose (`SeededArms`);
+the same dataset and models then give the same rounds, whatever the versions are called. Requests
+are sent one after another in this process (no threads), so nothing depends on scheduling.
+
+The console shows one row per round and a final sentence; every round's numbers go to
+<output>/rounds.jsonl and its readout folder (decision.json, dashboard.html).
+
     python -m components.serve.replay --dataset runs/<run>/build-dataset/dataset \
         --config config/reviews.yaml --registry-root local-gcs/retrain-dev-models/registry \
         --log-root serving-logs --output ab-runs/replay
@@ -22,14 +32,18 @@ run takes seconds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import logging
 import math
+import os
 import subprocess
 import sys
+import tempfile
+import warnings
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +51,16 @@ from typing import Any
 import numpy as np
 
 from components.common import fs, tfdata
-from components.common.artifacts import PROMOTE, ROLLBACK, Dataset, Readout, ServingLogs
+from components.common.artifacts import (
+    CONTINUE,
+    NONE,
+    PROMOTE,
+    ROLLBACK,
+    Dataset,
+    Readout,
+    ServingLogs,
+)
+from components.common.assignment import CHALLENGER, CHAMPION
 from components.common.cli import run_cli
 from components.common.errors import InputDataError, PipelineError
 from components.common.model import load_model as load_model_config
@@ -146,6 +169,34 @@ class OutcomeLog:
                 handle.write("".join(json.dumps(e, separators=(",", ":")) + "\n" for e in events))
 
 
+class SeededArms:
+    """Simulated units whose arms follow a seeded draw, not the challenger's salt: for each unit
+    a draw from `rng` picks the arm (the challenger with the split's share), then the first id
+    of `<base>`, `<base>.1`, `<base>.2`, ... that the router's own assignment (the split the
+    router serves now) puts in that arm is the unit's id. Arms stay sticky (a unit keeps its
+    id), the shares are the split's, and a rerun with the same seed sends the same units to the
+    same arms even when the versions' names, hence the salt, differ."""
+
+    MAX_TRIES = 100_000  # a share of 0.01% needs ~10,000 tries on average
+
+    def __init__(self, router: Any, rng: np.random.Generator) -> None:
+        self.router, self.rng = router, rng
+
+    def __call__(self, base: str) -> str:
+        state = self.router.state
+        if state.split is None or state.challenger is None:
+            return base
+        want = CHALLENGER if self.rng.random() * 100 < state.split.challenger_percent else CHAMPION
+        for k in range(self.MAX_TRIES):
+            candidate = f"{base}.{k}" if k else base
+            if state.split.arm(candidate) == want:
+                return candidate
+        raise PipelineError(
+            f"no id for unit {base} lands in the {want} arm in {self.MAX_TRIES} tries; "
+            f"the challenger's share {state.split.challenger_percent}% is too small to replay"
+        )
+
+
 def send(
     router: Any,
     traffic: Traffic,
@@ -158,12 +209,15 @@ def send(
     prefix: str = "u",
     hit_rate: float = 0.9,
     miss_rate: float = 0.1,
+    arms: Callable[[str], str] | None = None,
 ) -> dict[str, int]:
-    """Units `units` each send their requests through the router; outcomes drawn from labels."""
+    """Units `units` each send their requests through the router; outcomes drawn from labels.
+    `arms` (SeededArms) turns a unit's base id into the id it sends; None keeps `<prefix><u>`.
+    The counts are keyed `<arm>_<HTTP status>`."""
     counts: dict[str, int] = defaultdict(int)
     events = []
     for u in units:
-        unit_id = f"{prefix}{u}"
+        unit_id = arms(f"{prefix}{u}") if arms else f"{prefix}{u}"
         for k in range(requests_per_unit):
             clock.advance(rng.exponential(3600 / units_per_hour / requests_per_unit))
             i = int(rng.integers(len(traffic.records)))
@@ -207,12 +261,13 @@ def simulate(
     loader: Callable[..., Any] | None = None,
     start: dt.datetime = dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
     latency: SimulatedLatency | None = SimulatedLatency(),
+    on_round: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Rounds of traffic, each followed by `read_out` and `apply` of its decision, until the
     decision is promote or roll back. With `log_root` the logs are files (what the readout step
     reads: `steps_by_cli`); without, they stay in memory and are handed to `read_out`. The
     request log records `latency` (SimulatedLatency, seeded by `seed`), or the measured time
-    when it is None."""
+    when it is None. `on_round` is called with each round's record as it ends."""
     from components.serve.requestlog import RequestLog
     from components.serve.router import Router, load_model
 
@@ -225,6 +280,7 @@ def simulate(
     outcomes = OutcomeLog(log_root, registry.model_name, name)
     router = Router(registry, request_log, clock=clock.now, loader=loader or load_model)
     router.refresh()
+    arms = SeededArms(router, np.random.default_rng([seed, 2]))  # its own stream, as latency's
     rounds = []
     for k in range(max_rounds):
         counts = send(
@@ -237,6 +293,7 @@ def simulate(
             units_per_hour,
             requests_per_unit,
             prefix=f"s{seed}-u",
+            arms=arms,
         )
         if log_root is not None:
             result = read_out(k + 1, [], [])
@@ -246,18 +303,119 @@ def simulate(
         rounds.append(
             {
                 "round": k + 1,
+                "units_sent": (k + 1) * units_per_round,
                 "traffic": counts,
                 **{k_: result[k_] for k_ in ("decision", "reasons")},
+                **{k_: result[k_] for k_ in ROUND_NUMBERS if k_ in result},
                 "applied": applied,
             }
         )
-        log.info("round %d: %s (%s)", k + 1, result["decision"], "; ".join(result["reasons"]))
+        log.debug("round %d: %s (%s)", k + 1, result["decision"], "; ".join(result["reasons"]))
+        if on_round is not None:
+            on_round(rounds[-1])
         if result["decision"] in (PROMOTE, ROLLBACK):
             break
         router.refresh()
     if log_root is not None:
         request_log.close()
     return rounds
+
+
+# The readout's numbers each round keeps (decision.json): per arm units and mean outcome, the
+# test at the horizon or the interim look before it, the horizon, alpha.
+ROUND_NUMBERS = ("arms", "test", "interim", "min_units_per_arm", "alpha", "challenger")
+ROUNDS_FILE = "rounds.jsonl"
+
+
+def _count(n: int | float | None) -> str:
+    return "-" if n is None else f"{int(n):,}"
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _failed(traffic: dict[str, int]) -> int:
+    return sum(n for key, n in traffic.items() if not key.endswith("_200"))
+
+
+def _decision_cell(r: dict[str, Any]) -> str:
+    word = r["decision"]
+    if word == CONTINUE:
+        smaller = min((a.get("units", 0) for a in r.get("arms", {}).values()), default=0)
+        horizon = r.get("min_units_per_arm")
+        return f"continue ({smaller:,} of {horizon:,} per arm)" if horizon else "continue"
+    return {PROMOTE: "promote", ROLLBACK: "roll back", NONE: "no experiment"}.get(word, word)
+
+
+# The console table: (header, width); the decision, last, is left-aligned and unbounded.
+COLUMNS = (
+    ("round", 5),
+    ("units sent", 10),
+    ("champion n", 10),
+    ("rate", 6),
+    ("challenger n", 12),
+    ("rate", 6),
+    ("delta", 7),
+    ("p", 8),
+    ("failed", 6),
+)
+
+
+def _line(cells: Sequence[str], decision: str) -> str:
+    return "  ".join(
+        [*(c.rjust(w) for c, (_, w) in zip(cells, COLUMNS, strict=True)), decision]
+    ).rstrip()
+
+
+def round_header() -> str:
+    return _line([name for name, _ in COLUMNS], "decision")
+
+
+def round_row(r: dict[str, Any]) -> str:
+    """One round: units sent so far, per arm the units read out and their mean outcome, the
+    difference (challenger - champion), its one-sided p-value (before the horizon an interim
+    look, which decides nothing), the requests that failed this round, the decision."""
+    arms = r.get("arms", {})
+    champion, challenger = arms.get("champion", {}), arms.get("challenger", {})
+    test = r.get("test") or r.get("interim") or {}
+    cells = [
+        str(r["round"]),
+        _count(r.get("units_sent")),
+        _count(champion.get("units")),
+        _rate(champion.get("mean")),
+        _count(challenger.get("units")),
+        _rate(challenger.get("mean")),
+        f"{test['delta']:+.4f}" if test else "-",
+        f"{test['p_value']:.3g}" if test else "-",
+        _count(_failed(r.get("traffic", {}))),
+    ]
+    return _line(cells, _decision_cell(r))
+
+
+def round_table(rounds: Sequence[dict[str, Any]]) -> str:
+    """The header and one row per round (what the replay prints as the rounds finish)."""
+    return "\n".join([round_header(), *map(round_row, rounds)])
+
+
+def final_sentence(rounds: Sequence[dict[str, Any]]) -> str:
+    """What the replay ended with, in the readout's own words (its first reason carries the
+    test's numbers: delta, interval, p-value against alpha, units per arm)."""
+    if not rounds:
+        return "no round was run"
+    last = rounds[-1]
+    reason = "; ".join(last.get("reasons", []))
+    plural = "s" * (len(rounds) != 1)
+    after = f"after {len(rounds)} round{plural} ({last.get('units_sent', 0):,} units)"
+    if last.get("challenger") and reason.startswith("the challenger "):
+        reason = reason.replace("the challenger ", f"the challenger {last['challenger']} ", 1)
+    if last["decision"] == PROMOTE:
+        return f"promoted {after}: {reason}"
+    if last["decision"] == ROLLBACK:
+        return f"rolled back {after}: {reason}"
+    if last["decision"] == NONE:
+        return f"no experiment to read out: {reason}"
+    return f"still running {after}: {reason}; raise --max-rounds to go on"
 
 
 def round_folder(output: Path, number: int) -> Path:
@@ -339,7 +497,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--log-root", required=True, type=Path, help="request and outcome logs go here"
     )
     parser.add_argument("--output", required=True, type=Path, help="one readout folder per round")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="every random draw comes from it: the same seed, dataset and models give the same "
+        "rounds (default 0)",
+    )
     parser.add_argument("--units-per-round", type=int, default=500)
     parser.add_argument("--max-rounds", type=int, default=20)
     parser.add_argument("--units-per-hour", type=float, default=600)
@@ -350,14 +514,72 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="log the latency the router measured on this machine instead of a simulated one "
         "(log-normal, median 3 ms, seeded): a busy machine then shows in the latency guardrail",
     )
+    parser.add_argument(
+        "--verbose", action="store_true", help="log the steps' progress and TensorFlow's messages"
+    )
     return parser.parse_args(argv)
 
 
+@contextlib.contextmanager
+def _stderr_to_file() -> Iterator[Path]:
+    """The process's stderr (file descriptor 2, which TensorFlow's C++ logging writes to before
+    any setting applies) sent to a temporary file while the block runs."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.NamedTemporaryFile("w+b", suffix=".log") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield Path(sink.name)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def quiet_tensorflow() -> None:
+    """Import TensorFlow without its banners (oneDNN, CPU features, absl's preamble), its
+    Python warnings or INFO logs; what it printed is shown only if the import fails."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _stderr_to_file() as captured:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                import tensorflow as tf
+        except BaseException:
+            sys.stderr.write(captured.read_text(errors="replace"))
+            raise
+    tf.get_logger().setLevel(logging.ERROR)
+    tf.autograph.set_verbosity(0)
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.ERROR)
+
+
+def check_fresh_logs(log_root: Path, model_name: str, seed: int) -> None:
+    """A replay's logs must not exist yet: its readouts read every log under the root, so the
+    requests and outcomes of an earlier replay with the same seed would be counted again."""
+    name = f"replay-{seed}.jsonl"
+    found = sorted(
+        str(p)
+        for kind in (ServingLogs.REQUESTS, ServingLogs.OUTCOMES)
+        for p in (log_root / model_name / kind).glob(f"*/{name}")
+    )
+    if found:
+        raise InputDataError(
+            f"{found[0]} exists: a replay with seed {seed} already logged under --log-root "
+            f"{log_root}, and its traffic would be read out again; pass a fresh --log-root "
+            "(`make demo-ab` gives each replay its own, inside its --output folder)"
+        )
+
+
 def _body(argv: Sequence[str] | None) -> int:
+    args = parse_args(argv)
+    if not args.verbose:  # the table and the final sentence are the output; warnings still show
+        logging.getLogger("components").setLevel(logging.WARNING)
+        quiet_tensorflow()
     from components.serve.router import load_model
 
-    args = parse_args(argv)
     model_name = load_model_config(args.config).name
+    check_fresh_logs(args.log_root, model_name, args.seed)
     label = str(fs.read_json(Dataset.schema(args.dataset))["label"])
     registry = Registry(args.registry_root, model_name)
     champion = registry.champion()
@@ -371,6 +593,7 @@ def _body(argv: Sequence[str] | None) -> int:
     read_out, apply = steps_by_cli(
         args.config, args.registry_root, args.log_root, args.output, model_name
     )
+    print(round_header(), flush=True)
     rounds = simulate(
         registry,
         traffic,
@@ -383,9 +606,16 @@ def _body(argv: Sequence[str] | None) -> int:
         requests_per_unit=args.requests_per_unit,
         log_root=args.log_root,
         latency=None if args.measured_latency else SimulatedLatency(),
+        on_round=lambda r: print(round_row(r), flush=True),
     )
-    for r in rounds:
-        print(json.dumps(r))
+    fs.write_text_atomic(
+        args.output / ROUNDS_FILE, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rounds)
+    )
+    if any(r["decision"] == CONTINUE and (r.get("interim") or r.get("test")) for r in rounds):
+        print("(before the horizon p is an interim look: the test decides once, at the horizon)")
+    print()
+    print(final_sentence(rounds))
+    print(f"every round's numbers: {args.output / ROUNDS_FILE}")
     print(f"dashboard: {round_folder(args.output, len(rounds)) / Readout.DASHBOARD}")
     return 0
 

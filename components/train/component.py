@@ -6,14 +6,17 @@ from kfp import dsl
 
 from components.common.kfp_step import step
 
-# Image family (components/images.yaml) this step runs in.
+# Image family (components/images.yaml) this step runs in on a GPU pool, and where the platform
+# has none (the CPU TensorFlow image of dataset and evaluate).
 FAMILY = "tf-gpu"
+CPU_FAMILY = "tf"
 
 
 def component(image: str, tfjob: dict[str, Any] | None = None) -> Any:
     """The KFP container component, running in `image` (a full image reference). `tfjob`: the
     platform settings a TFJob of several workers runs with (root, namespace, service account,
-    GPU resource, node selector {label: value}, tolerations as taints `key[=value]:effect`)."""
+    GPUs per worker (0: none), GPU resource, node selector {label: value}, tolerations as taints
+    `key[=value]:effect`)."""
     tfjob = tfjob or {}
 
     @step(
@@ -25,6 +28,7 @@ def component(image: str, tfjob: dict[str, Any] | None = None) -> Any:
             "tfjob-root": tfjob.get("root", ""),
             "tfjob-namespace": tfjob.get("namespace", "ml-pipelines"),
             "tfjob-service-account": tfjob.get("service_account", "pipeline-runner"),
+            "tfjob-gpus": str(tfjob.get("gpus", 1)),
             "tfjob-gpu-resource": tfjob.get("gpu_resource", "nvidia.com/gpu"),
             "tfjob-node-selector": ",".join(
                 f"{k}={v}" for k, v in sorted(tfjob.get("node_selector", {}).items())

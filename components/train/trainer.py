@@ -258,18 +258,24 @@ def train(
             loss="binary_crossentropy",
             metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")],
         )
+    from components.train.progress import EpochProgress
+
     callbacks: list[Any] = [keras.callbacks.BackupAndRestore(checkpoint_dir)]
+    stopper = None
     if cfg.early_stopping:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor=cfg.early_stopping.monitor,
-                mode="max"
-                if "auc" in cfg.early_stopping.monitor or "acc" in cfg.early_stopping.monitor
-                else "min",
-                patience=cfg.early_stopping.patience,
-                restore_best_weights=True,
-            )
+        stopper = keras.callbacks.EarlyStopping(
+            monitor=cfg.early_stopping.monitor,
+            mode="max"
+            if "auc" in cfg.early_stopping.monitor or "acc" in cfg.early_stopping.monitor
+            else "min",
+            patience=cfg.early_stopping.patience,
+            restore_best_weights=True,
         )
+        callbacks.append(stopper)
+    # One progress line per epoch (after early stopping's, so it sees the stop); the full
+    # metrics of every epoch are in history.json.
+    monitor = cfg.early_stopping.monitor if cfg.early_stopping else "val_auc"
+    callbacks.append(EpochProgress(cfg.epochs, monitor, stopper))
     # Keras warns that a tf.data input ignores shuffle=True and that a finite input "ran out";
     # both are how this loop is meant to work (shuffled and sized in tf.data).
     warnings.filterwarnings("ignore", message=".*shuffle=True. was passed.*")
@@ -284,7 +290,7 @@ def train(
             steps_per_epoch=fit_steps,
             class_weight=class_weight,
             callbacks=callbacks,
-            verbose=2,
+            verbose=0,
         )
     hist = {k: [round(float(v), 6) for v in vals] for k, vals in history.history.items()}
     hist.pop("learning_rate", None)

@@ -8,12 +8,20 @@ runs on any cluster with the Argo controller. Placeholders and conditions are tr
 `translate`; every object passes through hera's models (`validate.strict`) and must come back
 unchanged, so a field Argo does not know cannot slip out. An IR feature outside the supported set
 stops the compile with the feature and the task named.
+
+Names follow the KFP UI, so both engines show the same: a DAG task is named by its display name
+(`set_display_name`, the IR's taskInfo), and the sub-DAG inputs and outputs KFP calls
+`pipelinechannel--<task>-<output>` lose the prefix (`dataset-dataset`, `evaluate-blessed`).
+No object names a namespace: `argo submit -n`, `kubectl apply -n` or a Kustomize overlay
+(manifests/kustomization.yaml) put them where they run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +38,14 @@ IN_DIR, OUT_DIR = "/tmp/inputs", "/tmp/outputs"
 ARTIFACT_REPOSITORIES = "artifact-repositories"
 # Exit code our components use for bad input or config (components.common.cli): never retried.
 USER_ERROR_EXIT = 2
+# The pipeline parameters' KFP types, on the Workflow and CronWorkflow (Argo parameters are
+# strings): scripts/argo_submit.py checks `-p` values against them before it submits.
+PARAMETER_TYPES = "retrain-pipelines/parameter-types"
+# A template whose task opted out of caching (set_caching_options(False)) is annotated with
+# "false": the local Argo runner's step cache honours it (pipelines/local/cache.py); Argo keeps it.
+CACHING_ANNOTATION = "retrain-pipelines/caching"
+CHANNEL = "pipelinechannel--"  # KFP's prefix of the values a sub-DAG passes through
+_TASK_NAME = re.compile(r"[^-a-zA-Z0-9]+")  # Argo: alphanumerics and '-', alphanumeric first
 
 
 @dataclass(frozen=True)
@@ -82,7 +98,10 @@ class ArgoCompiler:
         )
         self.components: dict[str, dict[str, Any]] = spec["components"]
         self._retry: dict[str, dict[str, Any] | None] = {}
+        self._no_cache: set[str] = set()  # components of tasks with caching off
         self._collect_retry(spec["root"]["dag"], "")
+        self._task_names: dict[str, str] = {}  # IR task name -> Argo task (display) name
+        self._collect_task_names(spec["root"]["dag"], "root")
 
     # ---- public --------------------------------------------------------------------------------
     def compile(self) -> Bundle:
@@ -96,7 +115,6 @@ class ArgoCompiler:
             "kind": "Workflow",
             "metadata": {
                 "generateName": f"{self.name}-",
-                "namespace": self.platform.namespace,
                 "labels": self._labels(),
                 "annotations": self._annotations(),
             },
@@ -110,7 +128,6 @@ class ArgoCompiler:
                 "kind": "CronWorkflow",
                 "metadata": {
                     "name": self.name,
-                    "namespace": self.platform.namespace,
                     "labels": self._labels(),
                     "annotations": self._annotations(),
                 },
@@ -135,6 +152,51 @@ class ArgoCompiler:
     def template_name(component: str) -> str:
         return component.removeprefix("comp-")
 
+    # ---- names ---------------------------------------------------------------------------------
+    def _collect_task_names(self, dag: dict[str, Any], where: str) -> None:
+        """Every DAG's tasks by their display names, which must stay distinct within the DAG."""
+        taken: dict[str, str] = {}
+        for name, task in sorted(dag.get("tasks", {}).items()):
+            display = task.get("taskInfo", {}).get("name") or name
+            argo = _TASK_NAME.sub("-", display).strip("-")[:128] or name
+            if argo in taken:
+                raise CompileError(
+                    f"tasks '{taken[argo]}' and '{name}' of DAG '{where}' are both shown as "
+                    f"'{argo}'; give them distinct display names (set_display_name)"
+                )
+            taken[argo] = name
+            if self._task_names.get(name, argo) != argo:
+                raise CompileError(f"task '{name}' of DAG '{where}' is named twice in the IR")
+            self._task_names[name] = argo
+            component = self.components[task["componentRef"]["name"]]
+            if "dag" in component:
+                self._collect_task_names(component["dag"], name)
+
+    def task(self, name: str) -> str:
+        """The Argo name of the IR task `name`: its display name."""
+        return self._task_names.get(name, name)
+
+    def io(self, name: str) -> str:
+        """A component input or output name without KFP's channel prefix: `pipelinechannel--x`
+        -> `x`, `pipelinechannel--<task>-<output>` -> `<task's display name>-<output>`."""
+        if CHANNEL not in name:
+            return name
+        clean = name.rsplit(CHANNEL, 1)[1]
+        task, sep, key = clean.rpartition("-")
+        if sep and task in self._task_names:
+            return f"{self.task(task)}-{key}"
+        return clean
+
+    def _io_names(self, names: Any, where: str) -> None:
+        seen: dict[str, str] = {}
+        for name in names:
+            clean = self.io(name)
+            if clean in seen and seen[clean] != name:
+                raise CompileError(
+                    f"{where}: '{seen[clean]}' and '{name}' would both be named '{clean}'"
+                )
+            seen[clean] = name
+
     # ---- metadata ------------------------------------------------------------------------------
     def _labels(self) -> dict[str, str]:
         return {**PART_OF, "retrain-pipelines/pipeline": self.name}
@@ -145,6 +207,10 @@ class ArgoCompiler:
             json.dumps(self.spec, sort_keys=True, separators=(",", ":")).encode()
         ).hexdigest()
         out = {"retrain-pipelines/kfp-ir-sha256": digest}
+        parameters = self.spec["root"].get("inputDefinitions", {}).get("parameters", {})
+        if parameters:
+            types = {n: d["parameterType"] for n, d in sorted(parameters.items())}
+            out[PARAMETER_TYPES] = json.dumps(types, separators=(",", ":"))
         if info.get("description"):
             out["workflows.argoproj.io/description"] = info["description"]
         return out
@@ -277,7 +343,7 @@ class ArgoCompiler:
     ) -> dict[str, Any]:
         template: dict[str, Any] = {"name": name}
         if not is_root:
-            inputs = self._inputs(component, with_paths=False)
+            inputs = self._inputs(component, with_paths=False, where=f"sub-DAG '{name}'")
             if inputs:
                 template["inputs"] = inputs
         scope = None if is_root else component
@@ -287,7 +353,9 @@ class ArgoCompiler:
                 for task in ir.topological(tasks)
             ]
         }
-        outputs = _dag_outputs(component.get("dag", {}).get("outputs", {}), f"sub-DAG '{name}'")
+        outputs = _dag_outputs(
+            component.get("dag", {}).get("outputs", {}), f"sub-DAG '{name}'", self.task, self.io
+        )
         if outputs and not is_root:
             template["outputs"] = outputs
         return template
@@ -303,7 +371,7 @@ class ArgoCompiler:
         where = f"task '{name}'"
         comp_name = task["componentRef"]["name"]
         component = self.components[comp_name]
-        out: dict[str, Any] = {"name": name}
+        out: dict[str, Any] = {"name": self.task(name)}
         if "dag" in component:
             out["template"] = self.template_name(comp_name)
         elif "executorLabel" in component:
@@ -324,11 +392,12 @@ class ArgoCompiler:
             )
 
         def upstream(ref: dict[str, Any], kind: str, key: str) -> str:
-            return f"{{{{tasks.{ref['producerTask']}.outputs.{kind}.{ref[key]}}}}}"
+            producer, output = self.task(ref["producerTask"]), self.io(ref[key])
+            return f"{{{{tasks.{producer}.outputs.{kind}.{output}}}}}"
 
         def scoped(param: str) -> str:
             return (
-                f"{{{{inputs.parameters.{param}}}}}"
+                f"{{{{inputs.parameters.{self.io(param)}}}}}"
                 if tasks_scope is not None
                 else f"{{{{workflow.parameters.{param}}}}}"
             )
@@ -352,15 +421,15 @@ class ArgoCompiler:
                     "(e.g. a task's final status), which the Argo backend does not support"
                 )
             sources[pname] = value
-            parameters.append({"name": pname, "value": value})
+            parameters.append({"name": self.io(pname), "value": value})
         iterator = task.get("parameterIterator")
         if iterator:
             item_input = iterator["itemInput"]
-            parameters.append({"name": item_input, "value": "{{item}}"})
+            parameters.append({"name": self.io(item_input), "value": "{{item}}"})
             for sub in component.get("inputDefinitions", {}).get("parameters", {}):
                 if sub.startswith(item_input + "-subvar-"):
                     field = sub.removeprefix(item_input + "-subvar-")
-                    parameters.append({"name": sub, "value": f"{{{{item.{field}}}}}"})
+                    parameters.append({"name": self.io(sub), "value": f"{{{{item.{field}}}}}"})
             items = iterator["items"]
             if "raw" in items:
                 out["withItems"] = json.loads(items["raw"])
@@ -373,7 +442,7 @@ class ArgoCompiler:
         artifacts = []
         for aname, src in sorted(inputs.get("artifacts", {}).items()):
             if "componentInputArtifact" in src and tasks_scope is not None:
-                value = f"{{{{inputs.artifacts.{src['componentInputArtifact']}}}}}"
+                value = f"{{{{inputs.artifacts.{self.io(src['componentInputArtifact'])}}}}}"
             elif "taskOutputArtifact" in src:
                 value = upstream(src["taskOutputArtifact"], "artifacts", "outputArtifactKey")
             else:
@@ -381,7 +450,7 @@ class ArgoCompiler:
                     f"{where}: input artifact '{aname}' comes from {sorted(src)} (importer or "
                     "pipeline artifact input), which the Argo backend does not support"
                 )
-            artifacts.append({"name": aname, "from": value})
+            artifacts.append({"name": self.io(aname), "from": value})
         if parameters or artifacts:
             out["arguments"] = {}
             if parameters:
@@ -395,7 +464,9 @@ class ArgoCompiler:
                 if ref:
                     depends.add(ref["producerTask"])
         if depends:
-            out["depends"] = " && ".join(f"{d}.Succeeded" for d in sorted(depends))
+            out["depends"] = " && ".join(
+                f"{d}.Succeeded" for d in sorted(self.task(d) for d in depends)
+            )
         condition = task.get("triggerPolicy", {}).get("condition")
         if condition:
             out["when"] = translate.when(condition, component, sources, where)
@@ -416,13 +487,17 @@ class ArgoCompiler:
                     "retry policies; Argo sets retries per template"
                 )
             self._retry[comp_name] = policy
+            if not task.get("cachingOptions", {}).get("enableCache"):
+                self._no_cache.add(comp_name)
 
-    def _inputs(self, component: dict[str, Any], with_paths: bool) -> dict[str, Any]:
+    def _inputs(self, component: dict[str, Any], with_paths: bool, where: str) -> dict[str, Any]:
         definitions = component.get("inputDefinitions", {})
+        names = [*definitions.get("parameters", {}), *definitions.get("artifacts", {})]
+        self._io_names(names, where)
         out: dict[str, Any] = {}
         params = []
         for name, d in sorted(definitions.get("parameters", {}).items()):
-            param: dict[str, Any] = {"name": name}
+            param: dict[str, Any] = {"name": self.io(name)}
             if "defaultValue" in d:
                 param["default"] = ir.render_parameter(
                     ir.coerce_parameter(name, d["defaultValue"], d["parameterType"])
@@ -432,7 +507,7 @@ class ArgoCompiler:
             out["parameters"] = params
         artifacts = []
         for name in sorted(definitions.get("artifacts", {})):
-            artifact: dict[str, Any] = {"name": name}
+            artifact: dict[str, Any] = {"name": self.io(name)}
             if with_paths:
                 artifact["path"] = f"{IN_DIR}/{name}"
             if definitions["artifacts"][name].get("isOptional"):
@@ -509,13 +584,15 @@ class ArgoCompiler:
             "activeDeadlineSeconds": str(self.defaults.step_deadline_seconds),
             "retryStrategy": self._retry_strategy(comp_name),
         }
-        inputs = self._inputs(component, with_paths=True)
+        inputs = self._inputs(component, with_paths=True, where=where)
         if inputs:
             template["inputs"] = inputs
         outputs = self._outputs(component, uses_executor_output)
         if outputs:
             template["outputs"] = outputs
         self._kubernetes(executor_label, template, container, volumes, mounts, where)
+        if comp_name in self._no_cache:
+            template["metadata"].setdefault("annotations", {})[CACHING_ANNOTATION] = "false"
         container["volumeMounts"] = mounts
         template["container"] = container
         template["volumes"] = volumes
@@ -524,7 +601,6 @@ class ArgoCompiler:
             "kind": "WorkflowTemplate",
             "metadata": {
                 "name": name,
-                "namespace": self.platform.namespace,
                 "labels": {**PART_OF, "retrain-pipelines/component": name},
             },
             "spec": {"entrypoint": TEMPLATE, **self._spec_defaults(), "templates": [template]},
@@ -632,11 +708,17 @@ class ArgoCompiler:
             )
 
 
-def _dag_outputs(outputs: dict[str, Any], where: str) -> dict[str, Any]:
+def _dag_outputs(
+    outputs: dict[str, Any],
+    where: str,
+    task: Callable[[str], str] = str,
+    io: Callable[[str], str] = str,
+) -> dict[str, Any]:
     """A sub-DAG's outputs as the outputs of its DAG template, each from the task of the DAG that
     produced it. Several selectors (dsl.OneOf over the branches of dsl.If/dsl.Elif/dsl.Else, of
     which one ran) become Argo's conditional output: an expression that takes the first selector
-    whose task succeeded, the last one otherwise, as KFP's driver takes the first that ran."""
+    whose task succeeded, the last one otherwise, as KFP's driver takes the first that ran.
+    `task` and `io` give the Argo names of IR tasks and of IR input/output names."""
     out: dict[str, Any] = {}
     artifacts = []
     for name, spec in sorted(outputs.get("artifacts", {}).items()):
@@ -644,25 +726,26 @@ def _dag_outputs(outputs: dict[str, Any], where: str) -> dict[str, Any]:
         if not selectors:
             raise CompileError(f"{where}: output artifact '{name}' has no artifactSelectors")
         if len(selectors) == 1:
-            task, key = selectors[0]["producerSubtask"], selectors[0]["outputArtifactKey"]
+            producer = task(selectors[0]["producerSubtask"])
+            key = io(selectors[0]["outputArtifactKey"])
             artifacts.append(
-                {"name": name, "from": f"{{{{tasks.{task}.outputs.artifacts.{key}}}}}"}
+                {"name": io(name), "from": f"{{{{tasks.{producer}.outputs.artifacts.{key}}}}}"}
             )
             continue
 
         def artifact(selector: dict[str, str]) -> str:
             return (
-                f"tasks['{selector['producerSubtask']}'].outputs.artifacts"
-                f"['{selector['outputArtifactKey']}']"
+                f"tasks['{task(selector['producerSubtask'])}'].outputs.artifacts"
+                f"['{io(selector['outputArtifactKey'])}']"
             )
 
         expression = artifact(selectors[-1])
         for selector in reversed(selectors[:-1]):
             expression = (
-                f"tasks['{selector['producerSubtask']}'].status == 'Succeeded' ? "
+                f"tasks['{task(selector['producerSubtask'])}'].status == 'Succeeded' ? "
                 f"{artifact(selector)} : {expression}"
             )
-        artifacts.append({"name": name, "fromExpression": expression})
+        artifacts.append({"name": io(name), "fromExpression": expression})
     if artifacts:
         out["artifacts"] = artifacts
     if outputs.get("parameters"):

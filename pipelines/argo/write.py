@@ -1,5 +1,7 @@
 """Write every Argo manifest: the template library, a Workflow and a CronWorkflow per pipeline,
-and the plain objects they need. Reads the KFP IR the KFP backend wrote under the same root."""
+the plain objects they need, and the Kustomize base of what `kubectl apply` installs, which an
+overlay (overlays/example/) changes: namespace, image registry, service account.
+Reads the KFP IR the KFP backend wrote under the same root."""
 
 from __future__ import annotations
 
@@ -8,10 +10,13 @@ from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
+from components.common.images import pinning
 from pipelines import catalog, platform
 from pipelines.argo import CompileError, cluster
 from pipelines.argo.compile import compile_ir
 from pipelines.argo.dump import write_yaml
+
+KUSTOMIZE = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
 
 
 def write_manifests(
@@ -20,6 +25,7 @@ def write_manifests(
     root: Path = catalog.MANIFESTS,
 ) -> list[Path]:
     settings = platform.load(platform_file)
+    images = pinning(settings.image_registry)
     library: dict[str, dict[str, Any]] = {}
     owner: dict[str, str] = {}
     written = []
@@ -35,14 +41,19 @@ def write_manifests(
             library[template], owner[template] = obj, name
         argo = root / "argo"
         written.append(
-            write_yaml(argo / f"{name}.yaml", [bundle.workflow], f"Workflow '{name}': argo submit")
+            write_yaml(
+                argo / f"{name}.yaml",
+                [bundle.workflow],
+                f"Workflow '{name}': argo submit -n NAMESPACE [--serviceaccount SA]\n# {images}",
+            )
         )
         if bundle.cron and schedule:
             written.append(
                 write_yaml(
                     argo / f"{name}-cron.yaml",
                     [bundle.cron],
-                    f"CronWorkflow '{name}': recurring runs ({astuple(schedule)})",
+                    f"CronWorkflow '{name}': recurring runs ({astuple(schedule)}); "
+                    f"kubectl apply -n NAMESPACE, or -k an overlay\n# {images}",
                 )
             )
     templates = root / "argo" / "templates"
@@ -54,11 +65,48 @@ def write_manifests(
             write_yaml(
                 templates / f"{name}.yaml",
                 [library[name]],
-                f"Component '{name}' of the template library; install once per namespace",
+                f"Component '{name}' of the template library; install once per namespace\n"
+                f"# {images}",
             )
         )
     for file_name, objects in cluster.objects(settings).items():
         written.append(
             write_yaml(root / "cluster" / file_name, objects, "What the Argo workflows need")
         )
+    scheduled = [n for n in names if n in catalog.SCHEDULES]
+    written += _kustomize(root, list(cluster.objects(settings)), sorted(library), scheduled)
     return written
+
+
+def _kustomize(
+    root: Path, cluster_files: list[str], templates: list[str], scheduled: list[str]
+) -> list[Path]:
+    """The Kustomize base: the objects `kubectl apply` installs (not the Workflows, which
+    `argo submit` creates under a generated name), and where Argo's templates name images."""
+    resources = [f"cluster/{f}" for f in cluster_files]
+    resources += [f"argo/templates/{t}.yaml" for t in templates]
+    resources += [f"argo/{n}-cron.yaml" for n in sorted(scheduled)]
+    base = {**KUSTOMIZE, "resources": resources, "configurations": ["kustomizeconfig.yaml"]}
+    # Kustomize's images transformer knows Pods' `containers`; Argo's templates have one
+    # `container` each.
+    config = {
+        "images": [
+            {"path": "spec/templates[]/container/image", "kind": kind}
+            for kind in ("WorkflowTemplate", "Workflow")
+        ]
+        + [{"path": "spec/workflowSpec/templates[]/container/image", "kind": "CronWorkflow"}]
+    }
+    return [
+        write_yaml(
+            root / "kustomization.yaml",
+            [base],
+            "What `kubectl apply -k` installs: the namespace objects, the template library and "
+            "the CronWorkflows.\n# Change the namespace, registry or service account in an "
+            "overlay (overlays/example/ at the repository's top), not here",
+        ),
+        write_yaml(
+            root / "kustomizeconfig.yaml",
+            [config],
+            "Kustomize configuration: the image fields of Argo's objects",
+        ),
+    ]

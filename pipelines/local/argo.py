@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,13 @@ import yaml
 
 from components.common.times import stamp
 from pipelines import ir
+from pipelines.argo.compile import CACHING_ANNOTATION
 from pipelines.ir.placeholders import EXECUTOR_OUTPUT
 from pipelines.local import process
+from pipelines.local.cache import Reuse, strings
+from pipelines.local.display import leaf
 from pipelines.local.results import (
+    SUCCEEDED,
     Artifact,
     TaskFailed,
     TaskResult,
@@ -36,7 +41,14 @@ from pipelines.local.results import (
 
 _VAR = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _DEPENDS = re.compile(r"([A-Za-z0-9][\w-]*)(?:\.(\w+))?")
-_STATUS = {"succeeded": "Succeeded", "failed": "Failed", "skipped": "Skipped", "omitted": "Omitted"}
+# A cached task is a Succeeded node, as a memoized one is in Argo.
+_STATUS = {
+    "succeeded": "Succeeded",
+    "cached": "Succeeded",
+    "failed": "Failed",
+    "skipped": "Skipped",
+    "omitted": "Omitted",
+}
 
 
 class ArgoRunError(ir.IRError):
@@ -74,7 +86,11 @@ class ArgoLocalRunner:
         stream_logs: bool = False,
         local_gcs: Path | None = None,
         scheduled_time: str | None = None,
+        reuse: Reuse | None = None,
     ) -> None:
+        # The step cache and, resuming, the run's finished tasks (pipelines/local/cache.py).
+        self.reuse = reuse or Reuse()
+        self.on_result: Callable[[], None] | None = None  # after each task: run.json updated
         if workflow.get("kind") != "Workflow":
             raise ArgoRunError(f"expected a Workflow, got kind {workflow.get('kind')!r}")
         self.spec = workflow["spec"]
@@ -101,6 +117,7 @@ class ArgoLocalRunner:
             "workflow.scheduledTime": scheduled_time or created,
             "workflow.serviceAccountName": self.spec.get("serviceAccountName", "default"),
         }
+        self.scheduled_time = self.globals["workflow.scheduledTime"]
         declared = {p["name"]: p for p in self.spec.get("arguments", {}).get("parameters", [])}
         unknown = sorted(set(arguments) - set(declared))
         if unknown:
@@ -130,10 +147,13 @@ class ArgoLocalRunner:
         try:
             self._run_template(self.templates[entry], _Scope(), "", entry)
             status = "Succeeded"
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM: stopped as `argo terminate` stops, no onExit
+            status = "Terminated"
+            raise
         finally:
             self.globals["workflow.status"] = status
             on_exit = self.spec.get("onExit")
-            if on_exit:
+            if on_exit and status != "Terminated":
                 print(f"onExit ({status}): {on_exit}", flush=True)
                 exit_template = self._template(on_exit, None, "onExit")
                 self._run_template(exit_template, _Scope(), on_exit, on_exit)
@@ -219,6 +239,8 @@ class ArgoLocalRunner:
                 continue
             outcome = self._run_task(task, scope, task_key)
             scope.tasks[name] = outcome
+            if self.on_result is not None:
+                self.on_result()
             if outcome.status == "failed":  # failFast: nothing new starts after a failure
                 result.status = "failed"
                 raise self.failure or TaskFailed(task_key, Path(outcome.log or "-"), 1)
@@ -258,7 +280,7 @@ class ArgoLocalRunner:
             names = set(task.get("dependencies", []))
             if task.get("depends"):
                 names |= {m.group(1) for m in _DEPENDS.finditer(task["depends"])} & set(tasks)
-            for text in _strings(task.get("arguments", {})):
+            for text in strings(task.get("arguments", {})):
                 names |= set(re.findall(r"tasks\.([\w-]+)\.", text))
             unknown = names - set(tasks)
             if unknown:
@@ -276,7 +298,7 @@ class ArgoLocalRunner:
 
     def _depends_met(self, task: dict[str, Any], done: dict[str, TaskResult], key: str) -> bool:
         if task.get("dependencies"):
-            return all(done[d].status in ("succeeded", "skipped") for d in task["dependencies"])
+            return all(done[d].status in (*SUCCEEDED, "skipped") for d in task["dependencies"])
         text = task.get("depends")
         if not text:
             return True
@@ -375,9 +397,20 @@ class ArgoLocalRunner:
         inner = template
         if "template" in template or "templateRef" in template:
             inner = self._template(template.get("template"), template.get("templateRef"), key)
-        for _ in range(self._count(inner)):
+        for name in self._leaves(inner, key):  # its container tasks, as KFP's runner shows them
             self.done += 1
-        print(f"[{self.done}/{self.total}] {key}: {why}", flush=True)
+            print(f"[{self.done}/{self.total}] {name}: {why}", flush=True)
+
+    def _leaves(self, template: dict[str, Any], key: str) -> list[str]:
+        """The names of the container tasks a template runs (one per item of a withItems)."""
+        if "container" in template:
+            return [leaf(key)]
+        names = []
+        for task in template.get("dag", {}).get("tasks", []):
+            inner = self._template(task.get("template"), task.get("templateRef"), task["name"])
+            repeat = len(task["withItems"]) if isinstance(task.get("withItems"), list) else 1
+            names += repeat * self._leaves(inner, task["name"])
+        return names
 
     def _artifact_ref(self, argument: dict[str, Any], scope: _Scope, key: str) -> Path:
         source = argument.get("from", "")
@@ -437,23 +470,41 @@ class ArgoLocalRunner:
     ) -> TaskResult:
         task_dir = task_folder(self.run_dir, key)
         in_dir, out_dir = task_dir / "inputs", task_dir / "outputs"
+        pod = f"{self.globals['workflow.name']}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+        outputs = template.get("outputs", {})
+        container = template["container"]
+        self.done += 1
+        label = f"[{self.done}/{self.total}] {leaf(display)}"
+        prefix = self._substitute(self.key_format, _Scope(), key, {"pod.name": pod})
+        annotations = template.get("metadata", {}).get("annotations", {})
+        reused, cache_key = self.reuse.before(
+            key,
+            label,
+            annotations.get(CACHING_ANNOTATION) != "false",
+            self.run_dir,
+            {"container": container, "outputs": outputs},
+            dict(scope.parameters),
+            {n: (Path(p), {}) for n, p in scope.artifacts.items()},
+            {a["name"]: self.repository / prefix / a["name"] for a in outputs.get("artifacts", [])},
+            task_dir / "log.txt",
+        )
+        if reused is not None:
+            self.results[key] = reused
+            return reused
         shutil.rmtree(task_dir, ignore_errors=True)
         in_dir.mkdir(parents=True)
         out_dir.mkdir(parents=True)
-        pod = f"{self.globals['workflow.name']}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
         local: dict[str, str] = {"pod.name": pod}
         for name, source in scope.artifacts.items():
             target = in_dir / name
             _copy(source, target)  # "download" from the artifact repository
             local[f"inputs.artifacts.{name}.path"] = str(target.resolve())
-        outputs = template.get("outputs", {})
         for a in outputs.get("artifacts", []):
             local[f"outputs.artifacts.{a['name']}.path"] = str((out_dir / a["name"]).resolve())
         for p in outputs.get("parameters", []):
             local[f"outputs.parameters.{p['name']}.path"] = str(
                 (out_dir / "parameters" / p["name"]).resolve()
             )
-        container = template["container"]
         argv = process.local_argv(
             [self._substitute(a, scope, key, local) for a in container.get("command", [])]
             + [self._substitute(a, scope, key, local) for a in container.get("args", [])]
@@ -467,8 +518,6 @@ class ArgoLocalRunner:
                 print(
                     f"  {key}: env {item['name']} comes from the cluster (secret); not set locally"
                 )
-        self.done += 1
-        label = f"[{self.done}/{self.total}] {display}"
         strategy = template.get("retryStrategy") or {}
         backoff = strategy.get("backoff") or {}
 
@@ -506,6 +555,7 @@ class ArgoLocalRunner:
             raise self.failure from None
         self.results[key] = result
         self._save_outputs(template, result, local, out_dir, key)
+        self.reuse.after(cache_key, self.run_dir, result)
         print(f"{label}: done in {result.seconds:.1f}s", flush=True)
         return result
 
@@ -562,13 +612,3 @@ def _copy(source: Path, target: Path) -> None:
         shutil.copytree(source, target)
     else:
         shutil.copy2(source, target)
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return []

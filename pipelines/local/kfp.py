@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ from typing import Any
 from components.common.times import stamp
 from pipelines import ir
 from pipelines.ir import placeholders as ph
-from pipelines.local import process
+from pipelines.local import display, process
+from pipelines.local.cache import Reuse
 from pipelines.local.containers import ContainerMode
 from pipelines.local.results import (
     Artifact,
@@ -48,8 +50,12 @@ class LocalRunner:
         local_gcs: Path | None = None,
         scheduled_time: str | None = None,
         containers: ContainerMode | None = None,
+        reuse: Reuse | None = None,
     ) -> None:
         self.spec = spec
+        # The step cache and, resuming, the run's finished tasks (pipelines/local/cache.py).
+        self.reuse = reuse or Reuse()
+        self.on_result: Callable[[], None] | None = None  # after each task: run.json updated
         self.containers = containers
         self.created = stamp()
         self.scheduled_time = scheduled_time or self.created
@@ -190,6 +196,8 @@ class LocalRunner:
                 self._dag_outputs(key, component["dag"])
             else:
                 self.results[key] = self._run_container(key, task, component, t_params, t_artifacts)
+            if self.on_result is not None:
+                self.on_result()
 
     def _dag_outputs(self, key: str, dag: dict[str, Any]) -> None:
         """A sub-DAG's outputs, as KFP's driver resolves them: each from the first of its
@@ -218,22 +226,23 @@ class LocalRunner:
                 for selector in selectors:
                     producer = self.results.get(f"{key}/{selector['producerSubtask']}")
                     values = getattr(producer, kind) if producer else {}
-                    if (
-                        producer
-                        and producer.status == "succeeded"
-                        and selector[output_key] in values
-                    ):
+                    if producer and producer.ok and selector[output_key] in values:
                         getattr(result, kind)[name] = values[selector[output_key]]
                         break
 
     def _skip(self, key: str, component: dict[str, Any], why: str) -> None:
         self.results[key] = TaskResult(key, "skipped", reason=why)
-        skipped = (
-            list(ir.executor_tasks(self.spec, component["dag"])) if "dag" in component else [key]
+        skipped = (  # by display name, as the tasks that run are shown
+            list(display.ir_leaf_labels(self.spec, component["dag"]))
+            if "dag" in component
+            else [display.ir_labels(self.spec).get(key, key)]
         )
         for name in skipped:
             self.done += 1
-            print(f"[{self.done}/{self.total}] {name}: skipped ({why})", flush=True)
+            print(
+                f"[{self.done}/{self.total}] {name}: skipped ({display.readable_reason(why)})",
+                flush=True,
+            )
 
     def _run_container(
         self,
@@ -289,6 +298,19 @@ class LocalRunner:
 
         self.done += 1
         label = f"[{self.done}/{self.total}] {task.display_name}"
+        reused, cache_key = self.reuse.before(
+            key,
+            label,
+            bool(task.spec.get("cachingOptions", {}).get("enableCache", False)),
+            self.run_dir,
+            {"container": container, "outputs": outputs},
+            params,
+            {n: (Path(a.path), a.metadata) for n, a in inputs.items()},
+            {n: Path(a.path) for n, a in out_artifacts.items()},
+            task_dir / "log.txt",
+        )
+        if reused is not None:
+            return reused
         policy = task.spec.get("retryPolicy", {})
         retry = process.Retry(
             limit=int(policy.get("maxRetryCount", 0)),
@@ -314,6 +336,7 @@ class LocalRunner:
             self.results[key] = failed.result or TaskResult(key, "failed")
             raise
         self._collect_outputs(key, result, outputs, out_params, output_file)
+        self.reuse.after(cache_key, self.run_dir, result)
         print(f"{label}: done in {result.seconds:.1f}s", flush=True)
         return result
 

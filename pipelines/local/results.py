@@ -4,16 +4,19 @@ failure that stopped the run, and the run record (run.json) beside the task fold
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components.common import fs
 from components.common.checks import safe_name
 from components.common.times import utc_now
 
 RUN_STAMP = "%Y%m%d-%H%M%S"  # in run folder names: retrain-20261122-030000-3f9a1c
+RECORD = "run.json"  # the run record, in the run folder
 
 
 @dataclass
@@ -39,13 +42,22 @@ class Artifact:
 @dataclass
 class TaskResult:
     name: str
-    status: str  # succeeded | failed | skipped | omitted
+    status: str  # succeeded | cached | failed | skipped | omitted
     seconds: float = 0.0
     reason: str = ""
     log: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     artifacts: dict[str, Artifact] = field(default_factory=dict)
     attempts: int = 0
+    cached_from: str = ""  # status cached: the run whose result was reused (pipelines/local/cache)
+
+    @property
+    def ok(self) -> bool:
+        """It produced its outputs: it ran and succeeded, or its earlier result was reused."""
+        return self.status in SUCCEEDED
+
+
+SUCCEEDED = ("succeeded", "cached")  # a cached task succeeded (as Argo's memoized nodes do)
 
 
 class TaskFailed(Exception):
@@ -75,8 +87,12 @@ def write_record(
     started: str,
     seconds: float,
     engine: str = "kfp",
+    resume: dict[str, Any] | None = None,
 ) -> Path:
-    record = {
+    """Write run.json atomically: after every task while the run goes on (status "running",
+    with the runner's pid), and once at its end. `resume` is what `--resume` needs to rerun it
+    (the manifest's digest, the run's options)."""
+    record: dict[str, Any] = {
         "pipeline": pipeline,
         "engine": engine,
         "status": status,
@@ -92,9 +108,23 @@ def write_record(
             for k, r in results.items()
         },
     }
-    path = run_dir / "run.json"
-    path.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    if resume is not None:
+        record["resume"] = resume
+    if status == "running":
+        record["pid"] = os.getpid()
+    path = run_dir / RECORD
+    fs.write_text_atomic(path, json.dumps(record, indent=2, default=str) + "\n")
     return path
+
+
+def read_results(record: dict[str, Any]) -> dict[str, TaskResult]:
+    """The task results a run record holds (write_record's inverse)."""
+    out = {}
+    for key, task in record.get("tasks", {}).items():
+        fields = {k: v for k, v in task.items() if k in TaskResult.__dataclass_fields__}
+        fields["artifacts"] = {n: Artifact(**a) for n, a in task.get("artifacts", {}).items()}
+        out[key] = TaskResult(**fields)
+    return out
 
 
 def run_uid(run_dir: Path) -> str:

@@ -141,6 +141,8 @@ def run_checks(platform: Platform, kubectl: Kubectl) -> list[Check]:
 
 def _gpu_check(platform: Platform, kubectl: Kubectl) -> Check:
     gpu = platform.gpu
+    if gpu is None:
+        return Check("GPU nodes", "ok", "the platform has no GPU pool; the train step runs on CPU")
     selector = ",".join(f"{k}={v}" for k, v in sorted(gpu.node_selector.items()))
     code, nodes = _json(kubectl, ["get", "nodes", "-l", selector])
     if code != 0:

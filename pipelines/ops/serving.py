@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from components.common.images import image
+from components.common.images import image, pinning
 from components.common.kserve import ServingSettings, load_serving
 from components.common.model import ModelConfig, load_model
 from pipelines import catalog, platform
@@ -59,7 +59,8 @@ def write_manifest(
         f"The A/B model server of {config}: kubectl apply -f manifests/serving/\n"
         f"# First create its token (clients send it as `Authorization: Bearer <token>`):\n"
         f"#   {secret_command(model)}\n"
-        f"# and label each namespace that calls it: kubectl label namespace NS {CLIENT_LABEL}=true",
+        f"# and label each namespace that calls it: kubectl label namespace NS {CLIENT_LABEL}=true"
+        f"\n# {pinning(platform.load(platform_file).image_registry)}",
     )
 
 
@@ -71,6 +72,7 @@ def objects(
     name = f"{model.name}-ab-router"
     labels = {"app.kubernetes.io/name": name, **PART_OF}
     meta = {"name": name, "namespace": model.namespace, "labels": dict(labels)}
+    container_image = image("tf", platform.image_registry)
     account: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
@@ -84,10 +86,16 @@ def objects(
         account["metadata"]["annotations"] = {
             "iam.gke.io/gcp-service-account": platform.serving_gcp_sa
         }
+    deployment_meta: dict[str, Any] = dict(meta)
+    if "@" not in container_image:  # named by tag: no publish to this registry recorded yet
+        deployment_meta["annotations"] = {
+            "checkov.io/skip1": "CKV_K8S_43=the image is a tag until `make publish-images` "
+            "pushes it to the platform's registry and the compile pins its digest"
+        }
     probe = {"httpGet": {"path": "/readyz", "port": "http"}}
     container = {
         "name": "server",
-        "image": image("tf", platform.image_registry),
+        "image": container_image,
         "imagePullPolicy": "Always",
         "command": ["python", "-m", "components.serve"],
         "args": [
@@ -146,7 +154,7 @@ def objects(
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
-            "metadata": meta,
+            "metadata": deployment_meta,
             "spec": {
                 "replicas": 2,
                 "selector": {"matchLabels": {"app.kubernetes.io/name": name}},

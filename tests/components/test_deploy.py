@@ -136,8 +136,11 @@ def test_versions_are_immutable_and_unblessed_is_refused(tmp_path: Path) -> None
         ).returncode
         == 0
     )
-    again = run_cli("components.deploy", *deploy_args(tmp_path, model, BLESSED), "--version", "v1")
+    other = fake_model(tmp_path / "other")  # another model: the same one is refused as a twin
+    again = run_cli("components.deploy", *deploy_args(tmp_path, other, BLESSED), "--version", "v1")
     assert again.returncode == 2 and "versions are immutable" in again.stderr
+    twin = run_cli("components.deploy", *deploy_args(tmp_path, model, BLESSED), "--version", "v2")
+    assert twin.returncode == 2 and "identical to the champion v1" in twin.stderr
     refused = run_cli(
         "components.deploy",
         *deploy_args(

@@ -175,7 +175,8 @@ def test_killed_training_resumes_from_its_last_checkpoint(
     assert second.returncode == 0, second.stderr[-3000:]
     restored = 30 - len(json.loads((tmp_path / "model" / "history.json").read_text())["loss"])
     assert restored >= 2  # the epochs checkpointed before the kill were not trained again
-    assert f"Epoch {restored + 1}/30" in second.stdout and "Epoch 1/30" not in second.stdout
+    assert f"progress: epoch {restored + 1}/30 " in second.stdout
+    assert "progress: epoch 1/30 " not in second.stdout
     assert not (tmp_path / "model.checkpoints").exists() or not any(
         (tmp_path / "model.checkpoints").iterdir()
     )  # cleaned up after a finished run

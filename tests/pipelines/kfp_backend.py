@@ -6,6 +6,8 @@ container and Kubernetes specs it is handed (JSON arguments) and patches the lau
 time. So its side of the table is read from those arguments, and ours from the DAG tasks and the
 component templates. Both become rows `(task path, aspect, key) -> value`, with every input
 resolved to where it comes from (`pipeline.<param>`, `task <path>.<output>`, `const <value>`).
+The backend's side is named as ours: tasks by display name, sub-DAG inputs and outputs without
+KFP's `pipelinechannel--` prefix (`Names`, our compiler's own renaming).
 """
 
 from __future__ import annotations
@@ -19,6 +21,20 @@ from fractions import Fraction
 from typing import Any
 
 Key = tuple[str, str, str]  # (task path, aspect, key)
+
+
+class Names:
+    """IR task and input/output names as our Argo compiler names them (identity by default)."""
+
+    def task(self, name: str) -> str:
+        return name
+
+    def io(self, name: str) -> str:
+        return name
+
+
+SAME_NAMES = Names()
+
 Table = dict[Key, str]
 Scope = Mapping[str, str]  # a DAG's input name -> where its value comes from
 
@@ -248,7 +264,7 @@ def ours_table(workflow: Mapping[str, Any], library: Mapping[str, Mapping[str, A
 # -- KFP's backend Workflow ------------------------------------------------------------------------
 
 
-def _kfp_input(spec: Mapping[str, Any], scope: Scope, prefix: str) -> str:
+def _kfp_input(spec: Mapping[str, Any], scope: Scope, prefix: str, names: Any = SAME_NAMES) -> str:
     """Where an input of a KFP task spec comes from (TaskInputsSpec.InputParameterSpec)."""
     if "componentInputParameter" in spec:
         return scope[spec["componentInputParameter"]]
@@ -256,18 +272,21 @@ def _kfp_input(spec: Mapping[str, Any], scope: Scope, prefix: str) -> str:
         return scope[spec["componentInputArtifact"]]
     if "taskOutputParameter" in spec:
         out = spec["taskOutputParameter"]
-        return f"task {prefix}{out['producerTask']}.{out['outputParameterKey']}"
+        producer, key = names.task(out["producerTask"]), names.io(out["outputParameterKey"])
+        return f"task {prefix}{producer}.{key}"
     if "taskOutputArtifact" in spec:
         out = spec["taskOutputArtifact"]
-        return f"task {prefix}{out['producerTask']}.{out['outputArtifactKey']}"
+        producer, key = names.task(out["producerTask"]), names.io(out["outputArtifactKey"])
+        return f"task {prefix}{producer}.{key}"
     if "runtimeValue" in spec:
         value = spec["runtimeValue"]["constant"]
         return f"const {value if isinstance(value, str) else json.dumps(value)}"
     raise ValueError(f"an input kind this comparison does not read: {spec}")
 
 
-def backend_table(workflow: Mapping[str, Any]) -> Table:
-    """KFP's backend Workflow as rows, read from the arguments its drivers get."""
+def backend_table(workflow: Mapping[str, Any], names: Any = SAME_NAMES) -> Table:
+    """KFP's backend Workflow as rows, read from the arguments its drivers get; `names` (e.g.
+    our ArgoCompiler for the same IR) renames its tasks, inputs and outputs as ours."""
     spec = workflow["spec"]
     params = {p["name"]: p.get("value") for p in spec["arguments"]["parameters"]}
     templates = {t["name"]: t for t in spec["templates"]}
@@ -287,19 +306,19 @@ def backend_table(workflow: Mapping[str, Any]) -> Table:
             if not driver_name.endswith("-driver"):
                 continue
             name = driver_name.removesuffix("-driver")
-            path, task, body = prefix + name, arg(driver, "task"), tasks[name]
+            path, task, body = prefix + names.task(name), arg(driver, "task"), tasks[name]
             component = arg(driver, "component")
             bound: dict[str, str] = {}
             for kind in ("parameters", "artifacts"):
                 for key, source in task.get("inputs", {}).get(kind, {}).items():
-                    bound[key] = _kfp_input(source, scope, prefix)
-                    table[(path, kind.removesuffix("s").replace("parameter", "param"), key)] = (
-                        bound[key]
-                    )
+                    bound[key] = _kfp_input(source, scope, prefix, names)
+                    aspect = kind.removesuffix("s").replace("parameter", "param")
+                    table[(path, aspect, names.io(key))] = bound[key]
             upstream = set(_depends(driver.get("depends")).split(",")) | set(
                 _depends(body.get("depends")).split(",")
             )
-            table[(path, "depends", "")] = ",".join(sorted(upstream - {"", driver_name}))
+            upstream -= {"", driver_name}
+            table[(path, "depends", "")] = ",".join(sorted(names.task(u) for u in upstream))
             text = task.get("triggerPolicy", {}).get("condition")
             if text:
                 refs = {f"inputs.parameter_values['{k}']": v for k, v in bound.items()}
@@ -308,9 +327,10 @@ def backend_table(workflow: Mapping[str, Any]) -> Table:
                 child = templates[body["template"]]
                 table[(path, "component", "")] = f"dag {body['template'].removeprefix('comp-')}"
                 for key, out in component["dag"].get("outputs", {}).get("artifacts", {}).items():
-                    table[(path, "output", key)] = ";".join(
+                    table[(path, "output", names.io(key))] = ";".join(
                         sorted(
-                            f"task {path}/{s['producerSubtask']}.{s['outputArtifactKey']}"
+                            f"task {path}/{names.task(s['producerSubtask'])}."
+                            f"{names.io(s['outputArtifactKey'])}"
                             for s in out["artifactSelectors"]
                         )
                     )

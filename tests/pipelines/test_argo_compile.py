@@ -37,7 +37,10 @@ ARGO_SCHEMA = Path(
 
 
 def manifest_files(root: Path) -> list[Path]:
-    return sorted(p for d in ("argo", "cluster", "serving") for p in (root / d).rglob("*.yaml"))
+    """Everything a compile writes but the KFP IR: the Argo and Kubernetes objects, and the
+    Kustomize base beside them (kustomization.yaml, kustomizeconfig.yaml)."""
+    nested = [p for d in ("argo", "cluster", "serving") for p in (root / d).rglob("*.yaml")]
+    return sorted([*nested, *root.glob("*.yaml")])
 
 
 def docs(path: Path) -> list[dict[str, Any]]:
@@ -217,6 +220,7 @@ def test_production_defaults_on_every_template() -> None:
             assert s["activeDeadlineSeconds"] > 0
     train = next(t for n, _, t in templates if n == "train")
     gpu = settings.gpu
+    assert gpu is not None  # config/platform.json has a GPU pool
     assert train["container"]["resources"]["limits"][gpu.resource] == "1"
     assert train["container"]["resources"]["requests"][gpu.resource] == "1"
     assert train["nodeSelector"] == gpu.node_selector
@@ -234,27 +238,31 @@ def test_workflow_uses_the_library_and_maps_the_dag() -> None:
     workflow = docs(catalog.argo_manifest("retrain"))[0]
     templates = {t["name"]: t for t in workflow["spec"]["templates"]}
     dag = {t["name"]: t for t in templates["retrain"]["dag"]["tasks"]}
+    # Tasks are named as the KFP UI shows them (display names), templates by component.
     assert dag["condition-branches-1"]["template"] == "condition-branches-1"
-    assert dag["evaluate"]["depends"] == "build-dataset.Succeeded && condition-branches-1.Succeeded"
-    assert dag["condition-4"]["when"] == "{{tasks.evaluate.outputs.parameters.blessed}} == true"
+    assert dag["dataset"]["templateRef"]["name"] == "build-dataset"
+    assert dag["evaluate"]["depends"] == "condition-branches-1.Succeeded && dataset.Succeeded"
+    assert dag["blessed"]["template"] == "condition-4"
+    assert dag["blessed"]["when"] == "{{tasks.evaluate.outputs.parameters.blessed}} == true"
     # train_workers == 1: train on the GPU; else: launch the TFJob. The branches' DAG gives the
     # model of the one that ran (Argo's conditional artifact), which evaluate reads.
     branches = {t["name"]: t for t in templates["condition-branches-1"]["dag"]["tasks"]}
-    workers = "({{inputs.parameters.pipelinechannel--train_workers}}) == 1"
-    assert branches["condition-2"]["when"] == workers
-    assert branches["condition-3"]["when"] == f"!({workers})"
+    workers = "({{inputs.parameters.train_workers}}) == 1"
+    assert branches["one-worker"]["when"] == workers
+    assert branches["tfjob"]["when"] == f"!({workers})"
     (one,) = templates["condition-2"]["dag"]["tasks"]
     (many,) = templates["condition-3"]["dag"]["tasks"]
     assert one["templateRef"] == {"name": "train", "template": "main"}
+    assert (one["name"], many["name"]) == ("train", "train-launcher")
     assert many["templateRef"] == {"name": "train-2", "template": "main"}
     (model,) = templates["condition-branches-1"]["outputs"]["artifacts"]
     assert model["fromExpression"] == (
-        "tasks['condition-2'].status == 'Succeeded' ? "
-        "tasks['condition-2'].outputs.artifacts['pipelinechannel--train-model'] : "
-        "tasks['condition-3'].outputs.artifacts['pipelinechannel--train-2-model']"
+        "tasks['one-worker'].status == 'Succeeded' ? "
+        "tasks['one-worker'].outputs.artifacts['train-model'] : "
+        "tasks['tfjob'].outputs.artifacts['train-launcher-model']"
     )
     assert templates["condition-2"]["outputs"]["artifacts"] == [
-        {"name": "pipelinechannel--train-model", "from": "{{tasks.train.outputs.artifacts.model}}"}
+        {"name": "train-model", "from": "{{tasks.train.outputs.artifacts.model}}"}
     ]
     evaluate_model = next(
         a for a in dag["evaluate"]["arguments"]["artifacts"] if a["name"] == "model"
@@ -303,8 +311,8 @@ def test_supported_features_compile_and_fit_the_schema(tmp_path: Path) -> None:
     assert spec["onExit"] == "features-exit"
     inner = {t["name"]: t for t in templates["exit-handler-1"]["dag"]["tasks"]}
     assert inner["for-loop-3"]["withItems"] == ["x", "y"]
-    assert inner["for-loop-4"]["withParam"] == "{{inputs.parameters.pipelinechannel--items}}"
-    assert inner["condition-5"]["when"] == "({{tasks.produce.outputs.parameters.size}}) > 3"
+    assert inner["for-loop-4"]["withParam"] == "{{inputs.parameters.items}}"
+    assert inner["long"]["when"] == "({{tasks.produce.outputs.parameters.size}}) > 3"
     produce = bundle.templates["produce"]["spec"]["templates"][0]
     env = {e["name"]: e for e in produce["container"]["env"]}
     assert env["TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "api", "key": "token"}
@@ -327,7 +335,7 @@ def test_one_of_compiles_to_a_conditional_artifact_that_fits_the_schema(tmp_path
     bundle = compile_ir(fp.compile_to(fp.branches, tmp_path / "b.yaml"), platform.load())
     templates = {t["name"]: t for t in bundle.workflow["spec"]["templates"]}
     (chosen,) = templates["condition-branches-1"]["outputs"]["artifacts"]
-    assert chosen["fromExpression"].startswith("tasks['condition-2'].status == 'Succeeded' ? ")
+    assert chosen["fromExpression"].startswith("tasks['one'].status == 'Succeeded' ? ")
     consume = {t["name"]: t for t in templates["branches"]["dag"]["tasks"]}["consume"]
     assert consume["depends"] == "condition-branches-1.Succeeded"
     assert consume["arguments"]["artifacts"] == [

@@ -100,7 +100,7 @@ def one_of_renamed(workflow: dict[str, Any]) -> str:
     consumer reading a name the DAG does not output fails."""
     (branches,) = [t for t in workflow["spec"]["templates"] if t["name"] == "condition-branches-1"]
     (chosen,) = branches["outputs"]["artifacts"]
-    assert chosen["fromExpression"].startswith("tasks['condition-2'].status == 'Succeeded' ? ")
+    assert chosen["fromExpression"].startswith("tasks['one-worker'].status == 'Succeeded' ? ")
     name, chosen["name"] = chosen["name"], "renamed"
     reference = f"tasks.condition-branches-1.outputs.artifacts.{name}"
     return f"templates.retrain.tasks.evaluate failed to resolve {{{{{reference}}}}}"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pipelines import platform
+from pipelines import catalog, ir, platform
 from pipelines.argo import cluster
 from pipelines.argo.compile import Bundle, compile_ir
 from pipelines.local.argo import ArgoLocalRunner, ArgoRunError
@@ -58,15 +58,16 @@ def test_dag_loops_conditions_retries_and_exit_handler(features: Bundle, tmp_pat
     for item in ("x", "y", "a", "b", "long"):
         assert (logs / f"consume-{item}").read_text() == "hello", item
     assert not (logs / "consume-very-long").exists()
-    assert status["exit-handler-1/condition-6"] == "skipped"
-    assert status["exit-handler-1/for-loop-3(0:x)/consume"] == "succeeded"
-    assert status["exit-handler-1/for-loop-4(1:b)/consume-2"] == "succeeded"
+    # Tasks go by their KFP display names (the exit handler's "cleanup", the condition "very-long").
+    assert status["cleanup/very-long"] == "skipped"
+    assert status["cleanup/for-loop-3(0:x)/consume"] == "succeeded"
+    assert status["cleanup/for-loop-4(1:b)/consume-2"] == "succeeded"
     # The flaky step crashed once (exit 1) and its retry succeeded.
     assert (logs / "flaky-attempts").read_text() == "2"
-    assert runner.results["exit-handler-1/flaky"].attempts == 2
+    assert runner.results["cleanup/flaky"].attempts == 2
     assert (logs / "exit-handler").read_text() == "ran"
     # Artifacts were stored in the repository under the key format, and read back from it.
-    produced = runner.results["exit-handler-1/produce"].artifacts["out"]
+    produced = runner.results["cleanup/produce"].artifacts["out"]
     assert Path(produced.uri).is_relative_to(tmp_path / "repo" / "argo")
     assert Path(produced.uri).read_text() == "hello"
 
@@ -76,7 +77,7 @@ def test_bad_input_exit_is_not_retried_and_exit_handler_still_runs(
 ) -> None:
     with pytest.raises(TaskFailed) as failed:
         run(features, tmp_path, flaky_code="2")
-    assert failed.value.task == "exit-handler-1/flaky" and failed.value.returncode == 2
+    assert failed.value.task == "cleanup/flaky" and failed.value.returncode == 2
     logs = tmp_path / "logs"
     assert (logs / "flaky-attempts").read_text() == "1"  # the retry rule skips exit code 2
     assert (logs / "exit-handler").read_text() == "ran"  # onExit runs after a failure
@@ -86,7 +87,7 @@ def test_bad_input_exit_is_not_retried_and_exit_handler_still_runs(
 def test_failed_step_stops_the_dag(features: Bundle, tmp_path: Path) -> None:
     with pytest.raises(TaskFailed) as failed:
         run(features, tmp_path, text="fail")
-    assert failed.value.task == "exit-handler-1/produce"
+    assert failed.value.task == "cleanup/produce"
     assert failed.value.returncode == 3
     assert Path(failed.value.log_path).read_text().count("$ ") == 2  # one retry, both logged
     assert not (tmp_path / "logs" / "flaky-attempts").exists()
@@ -94,8 +95,8 @@ def test_failed_step_stops_the_dag(features: Bundle, tmp_path: Path) -> None:
 
 # dsl.If(workers == 1)/dsl.Else: the branch taken, its task, the branch skipped, what it wrote.
 BRANCHES = [
-    ("1", "condition-2", "produce", "condition-3", "one worker"),
-    ("3", "condition-3", "produce-2", "condition-2", "many workers"),
+    ("1", "one", "produce", "many", "one worker"),
+    ("3", "many", "produce-2", "one", "many workers"),
 ]
 
 
@@ -134,12 +135,37 @@ def test_unknown_parameter_and_missing_template(features: Bundle, tmp_path: Path
 # ---- parity: the retraining DAG from the KFP IR and from the Argo Workflow -----------------
 
 
+def display_paths(spec: dict[str, Any]) -> dict[str, str]:
+    """IR task path (`condition-4/deploy`) -> the path of display names the KFP UI shows and the
+    Argo Workflow names its tasks by (`blessed/deploy`)."""
+    out: dict[str, str] = {}
+
+    def walk(dag: dict[str, Any], ir_prefix: str, shown_prefix: str) -> None:
+        for name, task in dag.get("tasks", {}).items():
+            path, shown = ir_prefix + name, shown_prefix + task["taskInfo"]["name"]
+            out[path] = shown
+            component = spec["components"][task["componentRef"]["name"]]
+            if "dag" in component:
+                walk(component["dag"], path + "/", shown + "/")
+
+    walk(spec["root"]["dag"], "", "")
+    return out
+
+
+def by_display_name(record: dict[str, Any], paths: dict[str, str]) -> dict[str, Any]:
+    """The run record with its tasks keyed by display paths (a key that is one already stays)."""
+    return {**record, "tasks": {paths.get(k, k): v for k, v in record["tasks"].items()}}
+
+
 @pytest.mark.integration
 def test_parity_kfp_ir_and_argo_workflow(tmp_path: Path, sample_csv: Path) -> None:
     config = small_config(tmp_path)
     kfp = run_retrain(tmp_path, "kfp", sample_csv, config, "--engine", "kfp")
     argo = run_retrain(tmp_path, "argo", sample_csv, config, "--engine", "argo")
     assert kfp["engine"] == "kfp" and argo["engine"] == "argo"
+    paths = display_paths(ir.load(catalog.kfp_manifest("retrain")))
+    kfp, argo = by_display_name(kfp, paths), by_display_name(argo, paths)
+    train_task, deploy_task = paths[TRAIN_TASK], paths[DEPLOY_TASK]
 
     # The same tasks, with the same outcome.
     def statuses(record: dict[str, Any]) -> dict[str, str]:
@@ -149,19 +175,20 @@ def test_parity_kfp_ir_and_argo_workflow(tmp_path: Path, sample_csv: Path) -> No
     assert set(statuses(kfp)) == {
         "ingest",
         "preprocess",
-        "build-dataset",
+        "dataset",
         "condition-branches-1",
-        "condition-branches-1/condition-2",
-        TRAIN_TASK,
-        "condition-branches-1/condition-3",  # skipped: the TFJob launcher's branch
+        "condition-branches-1/one-worker",
+        train_task,
+        "condition-branches-1/tfjob",  # skipped: the TFJob launcher's branch
         "evaluate",
         "record",
-        "condition-4",
-        DEPLOY_TASK,
+        "blessed",
+        deploy_task,
     }
     # The same artifacts by name.
     for task, result in kfp["tasks"].items():
-        names = set(result["artifacts"])
+        # A sub-DAG's output keeps its IR name in the KFP record; Argo's drops KFP's prefix.
+        names = {n.rsplit("pipelinechannel--", 1)[-1] for n in result["artifacts"]}
         assert names == set(argo["tasks"][task]["artifacts"]) - {"executor-output"}, task
 
     # Deterministic steps: byte-identical outputs.
@@ -188,8 +215,8 @@ def test_parity_kfp_ir_and_argo_workflow(tmp_path: Path, sample_csv: Path) -> No
             assert files_k[name] == files_a[name], name
 
     ds_k, ds_a = (
-        run_artifact(kfp, "build-dataset", "dataset"),
-        run_artifact(argo, "build-dataset", "dataset"),
+        run_artifact(kfp, "dataset", "dataset"),
+        run_artifact(argo, "dataset", "dataset"),
     )
     shards = sorted(p.relative_to(ds_k) for p in ds_k.rglob("*.tfrecord.gz"))
     assert shards and shards == sorted(p.relative_to(ds_a) for p in ds_a.rglob("*.tfrecord.gz"))
@@ -208,5 +235,5 @@ def test_parity_kfp_ir_and_argo_workflow(tmp_path: Path, sample_csv: Path) -> No
         assert abs(m_k[key] - m_a[key]) <= 0.02, (key, m_k[key], m_a[key])
     # Both published a version to their own registry.
     for record in (kfp, argo):
-        deploy = json.loads(run_artifact(record, DEPLOY_TASK, "record").read_text())
+        deploy = json.loads(run_artifact(record, deploy_task, "record").read_text())
         assert deploy["version"].startswith("v")

@@ -4,6 +4,7 @@ and fails clearly."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,7 @@ def test_run_publishes_then_a_worse_candidate_is_not_deployed(
         if task:
             assert f"[{i + 1}/8] {task}: done in" in out
     # One worker: the TFJob launcher's branch is skipped.
-    assert "[5/8] train-2: skipped (condition false: !(int(" in out
+    assert "[5/8] train-launcher: skipped (condition false: !(train_workers == 1))" in out
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "succeeded"
     assert record["arguments"]["canary_percent"] == 20
@@ -70,8 +71,8 @@ def test_run_publishes_then_a_worse_candidate_is_not_deployed(
             assert Path(task["log"]).read_text().startswith("$ ")
     metrics = record["tasks"]["evaluate"]["artifacts"]["metrics"]
     assert metrics["metadata"]["roc_auc"] > 0  # read back from the executor output
-    assert "model " in out and "metrics " in out and "HTML report " in out
-    assert f'"uri": "{registry}/reviews-sentiment/versions/v' in out
+    assert "train/model " in out and "evaluate/metrics " in out and "evaluate/report " in out
+    assert "Blessed by evaluate (" in out and "; published v" in out and " as champion" in out
     first = Registry(str(registry), "reviews-sentiment").champion()
     assert first is not None
 
@@ -83,7 +84,8 @@ def test_run_publishes_then_a_worse_candidate_is_not_deployed(
     )
     assert code == 0, out + err
     assert "[7/8] deploy: skipped (condition false" in out
-    assert "skipped      condition-4: condition false" in out
+    assert re.search(r"^blessed +Skipped +condition false", out, re.MULTILINE)
+    assert "Not blessed by evaluate (" in out and "; nothing published;" in out
     assert run_dir is not None
     evaluation = json.loads((run_dir / "evaluate" / "metrics").read_text())
     assert evaluation["blessing"]["blessed"] is False
