@@ -100,12 +100,14 @@ def test_run_publishes_then_a_worse_candidate_is_not_deployed(
     # Both runs are MLflow runs in the local store beside the registry; `runs` lists them,
     # newest first, and compares them.
     tracking = f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
-    listed = run_cli("pipelines", "runs", "--tracking-uri", tracking)
+    listed = run_cli(
+        "pipelines", "runs", "--tracking-uri", tracking, "--runs-dir", tmp_path / "runs"
+    )
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
-    assert lines[0].split()[:3] == ["started", "(UTC)", "run"] and len(lines) == 3
-    assert "reviews-sentiment" in lines[1] and run_dir.name in lines[1]
-    assert " false " in lines[1] and " true " in lines[2]  # the strict run was not blessed
+    assert lines[0].split()[:4] == ["run", "id", "started", "(UTC)"] and len(lines) == 3
+    assert run_dir.name in lines[1] and first["version"] in lines[2]
+    assert " no: " in lines[1] and " yes " in lines[2]  # the strict run was not blessed
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking)
