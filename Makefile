@@ -6,7 +6,7 @@ UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
 CHECKOV := $(VENV)/checkov/bin/checkov
 
-.PHONY: help venv tools engine-lint compile demo demo-argo demo-ab serve bench-serve test test-slow test-containers images publish-images e2e-containers lint infra-check format golden bench bench-data bench-train lock clean
+.PHONY: help venv tools engine-lint compile demo demo-argo demo-challenger demo-ab serve bench-serve test test-slow test-containers images publish-images e2e-containers lint infra-check format golden bench bench-data bench-train lock clean
 
 help:
 	@echo "make demo      set up .venv, compile the pipelines, run the retraining DAG locally"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench     bench/e2e.py: per-step wall time and rows/s of a local run (JSON)"
 	@echo "make bench-data bench/data.py: Beam preprocess and TFRecords vs plain baselines (JSON)"
 	@echo "make bench-train bench/train.py: training fed from TFRecords vs in-memory (JSON)"
+	@echo "make demo-challenger  a challenger for demo-ab: the retraining DAG with another seed"
 	@echo "make demo-ab   replay held-out reviews through the A/B router until the readout decides"
 	@echo "make serve     the local A/B model server on 127.0.0.1:8080"
 	@echo "make bench-serve bench/serve.py: server and router latency on loopback (JSON)"
@@ -52,8 +53,17 @@ demo: compile
 demo-argo: compile
 	$(PY) -m pipelines run retrain --engine argo
 
-# The A/B loop on the local registry: needs a champion and a challenger (run `make demo` twice:
-# the second blessed model becomes the challenger). Replays the last run's test split.
+# A challenger for the A/B loop: the same model trained with another seed. (A second `make demo`
+# reuses the first one's training from the step cache: an identical model, never published twice.)
+CHALLENGER_CONFIG := build/reviews-seed7.yaml
+demo-challenger: compile
+	mkdir -p build
+	sed 's/^  seed: 42$$/  seed: 7/' config/reviews.yaml > $(CHALLENGER_CONFIG)
+	grep -q '^  seed: 7$$' $(CHALLENGER_CONFIG) || { echo "config/reviews.yaml has no 'seed: 42' line to change" >&2; exit 2; }
+	$(PY) -m pipelines run retrain -p config=$(CHALLENGER_CONFIG)
+
+# The A/B loop on the local registry: needs a champion (`make demo`) and a challenger
+# (`make demo-challenger`). Replays the last run's test split.
 LOCAL_REGISTRY_ROOT := local-gcs/retrain-dev-models/registry
 demo-ab: venv
 	@out="ab-runs/replay-$$(date -u +%Y%m%d-%H%M%S)"; \
