@@ -258,15 +258,22 @@ def ab_outcome(version_uri: str, registry_root: str = "") -> str:
 
 
 # ---- the listing ---------------------------------------------------------------------------
-def _started(tracked: Tracked | None, local: LocalRun | None) -> str:
+def _start_time(tracked: Tracked | None, local: LocalRun | None) -> dt.datetime | None:
     if local and local.record.get("started_utc"):
         stamp = dt.datetime.strptime(local.record["started_utc"], "%Y%m%d-%H%M%S")
-        return stamp.strftime("%Y-%m-%d %H:%M")
+        return stamp.replace(tzinfo=dt.UTC)
     if tracked:
-        return dt.datetime.fromtimestamp(tracked.started_ms / 1000, dt.UTC).strftime(
-            "%Y-%m-%d %H:%M"
-        )
-    return "-"
+        return dt.datetime.fromtimestamp(tracked.started_ms / 1000, dt.UTC)
+    return None
+
+
+def _started(tracked: Tracked | None, local: LocalRun | None) -> str:
+    when = _start_time(tracked, local)
+    return when.strftime("%Y-%m-%d %H:%M") if when else "-"
+
+
+def _newest_first(row: tuple[Tracked | None, LocalRun | None]) -> dt.datetime:
+    return _start_time(*row) or dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 def _short(text: str, width: int = 48) -> str:
@@ -313,7 +320,7 @@ def list_runs(
     rows += [(t, None) for t in by_id.values() if t.run_id not in seen]
     if experiment:
         rows = [(t, loc) for t, loc in rows if t and t.experiment == experiment]
-    rows.sort(key=lambda r: _started(*r), reverse=True)
+    rows.sort(key=_newest_first, reverse=True)  # to the second, not the minute shown
     if not rows and not readouts:
         return (
             f"no runs in {runs_dir}/ or at {uri}: run `make demo` (or `python -m pipelines run "
