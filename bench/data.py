@@ -103,7 +103,7 @@ def plain_python(src: Path, out: Path, config: Any) -> dict[str, int]:
             if matching_filter(record, config):
                 counts["filtered"] += 1
                 continue
-            record["label"] = config.label.mapping[record[config.label.field]]
+            record["label"] = config.label.label_of(record[config.label.field])
             record = normalize(record, config.normalize_nfkc)
             key = _dedupe_key(record, config.dedupe_on)
             if key in seen:
@@ -111,7 +111,7 @@ def plain_python(src: Path, out: Path, config: Any) -> dict[str, int]:
                 continue
             seen.add(key)
             counts["rows_out"] += 1
-            sink.write(to_output(record, config.keep_fields) + "\n")
+            sink.write(to_output(record, config.kept_fields) + "\n")
     return counts
 
 

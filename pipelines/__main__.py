@@ -6,15 +6,18 @@ python -m pipelines run retrain --containers   # every task in its image (`make 
 python -m pipelines run retrain --no-cache     # every task runs (the step cache still records)
 python -m pipelines run --resume RUN           # a failed or interrupted run, from where it stopped
 python -m pipelines runs [--compare RUN RUN ... [--all]]   # recorded runs
+python -m pipelines backfill retrain --from 2026-11-01 --to 2026-11-07   # missed scheduled runs
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -278,6 +281,95 @@ def _runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backfill(args: argparse.Namespace) -> int:
+    import shlex
+
+    from pipelines.ops import backfill as bf
+
+    try:
+        schedule = bf.schedule_of(args.name)
+        start = bf.parse_time(args.start, "--from")
+        end = bf.parse_time(args.end, "--to") if args.end else datetime.now(UTC)
+        times = bf.schedule_times(schedule, start, end)
+        if args.parallel < 1:
+            raise bf.BackfillError(f"--parallel {args.parallel}: expected at least 1")
+        workflow = catalog.argo_manifest(args.name)
+        where = str(workflow.relative_to(catalog.REPO_ROOT))
+        manifest = workflow if args.target == "argo" or args.engine == "argo" else None
+        declared = (
+            catalog.argo_parameters(workflow)
+            if manifest
+            else catalog.kfp_parameters(catalog.kfp_manifest(args.name))
+        )
+        catalog.typed_params(args.param, declared, where)
+    except (bf.BackfillError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(
+        f"{args.name}: '{schedule.cron}' ({schedule.timezone}) fires {len(times)} time(s) in "
+        f"{bf.rfc3339(start)} .. {bf.rfc3339(end)}"
+    )
+    runs_dir = Path(args.runs_dir)
+    with contextlib.ExitStack() as stack:
+        if args.target == "local":
+            try:
+                stack.enter_context(bf.exclusive(runs_dir, args.name))
+            except bf.BackfillError as err:
+                print(f"error: {err}", file=sys.stderr)
+                return 75
+            done, in_flight = bf.local_runs(runs_dir, args.name)
+        elif args.dry_run:
+            done, in_flight = set(), set()
+            print("--dry-run: the cluster's Workflows are not read; every time is listed")
+        else:
+            done, in_flight = bf.argo_runs(_argo_workflows(args), args.name)
+        todo = bf.plan(times, done, in_flight)
+        print(todo.summary(args.name))
+        if args.target == "local":
+            run_args = ["--runs-dir", args.runs_dir, "--engine", args.engine]
+            run_args += ["--local-gcs", args.local_gcs]
+            run_args += [a for p in args.param for a in ("-p", p)]
+            commands = [(t, bf.local_command(args.name, t, run_args)) for t in todo.todo]
+        else:
+            namespace = args.namespace or platform.load(args.platform).namespace
+            commands = [
+                (t, bf.argo_command(args.name, t, namespace, args.param, args.context))
+                for t in todo.todo
+            ]
+        for when, cmd in commands:
+            print(f"  {bf.rfc3339(when)}: $ {shlex.join(cmd)}")
+        if args.dry_run or not commands:
+            return 0
+        codes = bf.execute(commands, args.parallel)
+    failed = [bf.rfc3339(t) for t, code in codes.items() if code != 0]
+    print(
+        f"backfill {args.name}: {len(codes) - len(failed)} of {len(codes)} run(s) succeeded"
+        + (
+            f"; failed: {', '.join(failed)} (run the backfill again to retry them)"
+            if failed
+            else ""
+        )
+    )
+    return 1 if failed else 0
+
+
+def _argo_workflows(args: argparse.Namespace) -> dict[str, Any]:
+    """The Workflows the pipeline's CronWorkflow (or a backfill) made, from kubectl."""
+    import subprocess
+
+    from pipelines.ops import backfill as bf
+
+    namespace = args.namespace or platform.load(args.platform).namespace
+    cmd = ["kubectl", *(["--context", args.context] if args.context else [])]
+    cmd += ["get", "workflows", "--namespace", namespace, "-o", "json"]
+    cmd += ["-l", f"{bf.CRON_LABEL}={args.name}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise ir.IRError(f"{' '.join(cmd)}: {out.stderr.strip() or out.returncode}")
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
 def _preflight(args: argparse.Namespace) -> int:
     from pipelines.ops import preflight
 
@@ -373,6 +465,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     f.add_argument("--context", default=None, help="kube context (default: the current one)")
     f.add_argument("--platform", type=Path, default=platform.DEFAULT_PLATFORM)
     f.set_defaults(func=_preflight)
+    b = sub.add_parser(
+        "backfill",
+        help="run (or submit to Argo) the scheduled runs missing in a time range",
+        description="One run per time the pipeline's schedule (pipelines/catalog.py) fires in "
+        "[--from, --to], skipping the times that already have a succeeded run (or one in "
+        "flight) in the run records; running it twice does what running it once did.",
+    )
+    b.add_argument("name", choices=sorted(catalog.SCHEDULES))
+    b.add_argument("--from", dest="start", required=True, metavar="RFC3339", help="first time")
+    b.add_argument("--to", dest="end", default=None, metavar="RFC3339", help="last (default: now)")
+    b.add_argument(
+        "--target",
+        choices=("local", "argo"),
+        default="local",
+        help="local: python -m pipelines run per time (default); argo: argo submit --from "
+        "cronwf/NAME --scheduled-time per time (the CronWorkflow must be installed)",
+    )
+    b.add_argument("--parallel", type=int, default=1, help="runs at a time (default 1)")
+    b.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+    b.add_argument("--runs-dir", default="runs", help="local run folders (default: runs)")
+    b.add_argument("--engine", choices=("kfp", "argo"), default="kfp", help="local: which file")
+    b.add_argument("--local-gcs", default="local-gcs", help="local: the stand-in of the buckets")
+    b.add_argument("--namespace", default=None, help="argo: namespace (default: the platform's)")
+    b.add_argument("--context", default=None, help="argo: kube context (default: current)")
+    b.add_argument("--platform", type=Path, default=platform.DEFAULT_PLATFORM)
+    b.add_argument("--dry-run", action="store_true", help="print the plan and commands only")
+    b.set_defaults(func=_backfill)
     n = sub.add_parser(
         "runs", help="list or compare recorded runs (run folders and MLflow tracking)"
     )

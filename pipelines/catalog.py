@@ -19,6 +19,7 @@ MANIFESTS = REPO_ROOT / "manifests"
 PIPELINES = {
     "retrain": "pipelines.retrain:build",
     "ab-readout": "pipelines.ab_readout:build",
+    "monitor": "pipelines.monitor:build",
 }
 
 
@@ -39,6 +40,8 @@ class Schedule:
 SCHEDULES = {
     "retrain": Schedule("0 3 * * *", "Etc/UTC"),
     "ab-readout": Schedule("30 * * * *", "Etc/UTC"),
+    # Hourly: each run measures the hour of serving logs before its scheduled time.
+    "monitor": Schedule("0 * * * *", "Etc/UTC"),
 }
 
 # The label on every object the compile writes, and the images' non-root user

@@ -2,7 +2,8 @@
 fields of its manifest or stats. Defined once here; the writer and every reader import it.
 
     raw snapshot (ingest)      data/<file>, manifest.json                    -> preprocess, record
-    records (preprocess)       records/*.jsonl, dead_letter/, near_duplicates/, stats.json
+    records (preprocess)       records/*.jsonl, dead_letter/, near_duplicates/, stats.json,
+                               schema.json (declared or inferred fields, RecordsSchema)
                                                                              -> dataset
     dataset (dataset)          <split>/part-*.tfrecord.gz, <split>/{schema,stats}.json,
                                schema.json, stats.json        -> train, evaluate, record, replay
@@ -78,6 +79,7 @@ class Records:
     DEAD_LETTER_DIR = "dead_letter"
     NEAR_DUPLICATES_DIR = "near_duplicates"
     STATS = "stats.json"
+    SCHEMA = "schema.json"  # RecordsSchema: the fields, declared or inferred, and their kinds
     SHARD_PREFIX = "part"
 
     @staticmethod
@@ -87,6 +89,10 @@ class Records:
     @staticmethod
     def stats(root: str) -> str:
         return fs.join(root, Records.STATS)
+
+    @staticmethod
+    def schema(root: str) -> str:
+        return fs.join(root, Records.SCHEMA)
 
 
 # Counts that, with rows_out, add up to rows_in (stats.json also holds "filtered:<reason>" keys).
@@ -102,6 +108,27 @@ class RecordsStats(TypedDict):
     near_duplicates_dropped: int
     reconciled: bool
     manifest_row_count: int
+
+
+class RecordField(TypedDict):
+    type: str  # string, int, float or bool
+    kind: str | None  # categorical, numeric, text, id; None: the dataset step decides
+    # inferred, overridden, declared (preprocess.schema), profile, record_id or label
+    source: str
+
+
+class RecordsSchema(TypedDict):
+    """The records' schema.json: how preprocess validated the rows (`fields`, each with its
+    `required` too) and what each record line holds (`record_fields`, label included), from
+    which the dataset step defaults its features and kinds."""
+
+    inferred: bool  # some field was inferred (preprocess.schema: infer)
+    sample_rows: int | None  # the rows inferred from
+    excluded: list[str]  # columns preprocess.exclude dropped
+    label: dict[str, Any]  # {field, mapping}
+    record_id: str | None
+    fields: dict[str, dict[str, Any]]  # RecordField + required
+    record_fields: dict[str, RecordField]
 
 
 # --- dataset -> train, evaluate, record, serve.replay ----------------------------------------
@@ -150,6 +177,13 @@ class DatasetSchema(TypedDict):
     features: dict[str, str]
     label: str
     compression: str
+    # {feature: categorical|numeric|text|id} for every feature but the label
+    # (components.common.features reads it)
+    kinds: NotRequired[dict[str, str]]
+    # {feature: inferred|overridden|declared|profile|record_id|label|config}: where its type
+    # and kind came from
+    sources: NotRequired[dict[str, str]]
+    excluded: NotRequired[list[str]]  # the columns preprocess.exclude left out
 
 
 # --- train -> evaluate, deploy, record --------------------------------------------------------

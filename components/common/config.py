@@ -64,11 +64,12 @@ SECTIONS: dict[str, str] = {
     "model": "components.common.model:ModelConfig",
     "ingest": "components.ingest.config:IngestConfig",
     "preprocess": "components.preprocess.schema:PreprocessConfig",
-    "dataset": "components.dataset.split:DatasetConfig",
+    "dataset": "components.dataset.split:DatasetSection",
     "train": "components.train.config:TrainConfig",
     "evaluate": "components.evaluate.metrics:EvaluateConfig",
     "deploy": "components.deploy.config:DeployConfig",
     "abtest": "components.readout.config:ABTestConfig",
+    "monitor": "components.monitor.config:MonitorConfig",
 }
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import Field
 
 from components.common import fs
 from components.common.config import Strict, load_yaml, validate_section
@@ -21,11 +22,13 @@ class ServingSettings(Strict):
     """How the model's predictor runs: the fields of the `deploy` section the InferenceService
     is rendered from (components.deploy.config.DeployConfig adds the deploy step's own)."""
 
-    service_account: str = "model-server"
-    cpu_request: str = "500m"
-    memory_request: str = "1Gi"
-    cpu_limit: str = "1"
-    memory_limit: str = "2Gi"
+    service_account: str = Field(
+        default="model-server", description="Kubernetes service account of the predictor pods"
+    )
+    cpu_request: str = Field(default="500m", description="predictor CPU request (a quantity)")
+    memory_request: str = Field(default="1Gi", description="predictor memory request")
+    cpu_limit: str = Field(default="1", description="predictor CPU limit")
+    memory_limit: str = Field(default="2Gi", description="predictor memory limit")
 
 
 def load_serving(config_uri: str) -> ServingSettings:

@@ -6,6 +6,7 @@ text, so callers can route it to a dead-letter output with its file and row.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -40,6 +41,10 @@ class CsvOptions:
     skip_initial_space: bool = False  # "a, b" reads as ["a", "b"]
     missing: tuple[str, ...] = ()  # cell values that mean "no value" (read as None)
     comment: str | None = None  # lines starting with this are not rows
+    delimiter: str = ","  # one character, or "whitespace": runs of spaces and tabs
+    quote: str = '"'  # the quote character
+    encoding: str = "utf-8"  # the files' text encoding (utf-8 also drops a byte-order mark)
+    duplicate_columns: str = "error"  # "rename": a repeated header name gets _2, _3, ...
 
     @classmethod
     def from_dict(cls, value: dict[str, Any] | None) -> CsvOptions:
@@ -50,6 +55,10 @@ class CsvOptions:
             skip_initial_space=bool(value.get("skip_initial_space", False)),
             missing=tuple(value.get("missing", ())),
             comment=value.get("comment"),
+            delimiter=str(value.get("delimiter") or ","),
+            quote=str(value.get("quote") or '"'),
+            encoding=str(value.get("encoding") or "utf-8"),
+            duplicate_columns=str(value.get("duplicate_columns") or "error"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -58,10 +67,15 @@ class CsvOptions:
             "skip_initial_space": self.skip_initial_space,
             "missing": list(self.missing),
             "comment": self.comment,
+            "delimiter": self.delimiter,
+            "quote": self.quote,
+            "encoding": self.encoding,
+            "duplicate_columns": self.duplicate_columns,
         }
 
 
 PLAIN_CSV = CsvOptions()
+WHITESPACE = "whitespace"  # CsvOptions.delimiter for space- or tab-separated files
 
 
 def detect_format(uri: str) -> str:
@@ -106,16 +120,24 @@ def _csv_rows(handle: Any, options: CsvOptions) -> Iterator[list[str] | tuple[cs
     csv.field_size_limit(CSV_FIELD_LIMIT)
     # utf-8-sig: a byte-order mark (Excel and Windows exports write one) is not part of the
     # first column's name; without it the file reads as plain UTF-8.
-    text = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    encoding = "utf-8-sig" if codecs.lookup(options.encoding).name == "utf-8" else options.encoding
+    text = io.TextIOWrapper(handle, encoding=encoding, errors="surrogateescape", newline="")
     consumed: list[str] = []
+    spaced = options.delimiter == WHITESPACE
 
     def lines() -> Iterator[str]:
         for line in text:
             if not (options.comment and line.startswith(options.comment)):
                 consumed.append(line)
-                yield line
+                # Whitespace-separated: tabs are spaces, and runs of them one separator (below).
+                yield line.replace("\t", " ").strip(" \r\n") + "\n" if spaced else line
 
-    reader = csv.reader(lines(), skipinitialspace=options.skip_initial_space)
+    reader = csv.reader(
+        lines(),
+        delimiter=" " if spaced else options.delimiter,
+        quotechar=options.quote,
+        skipinitialspace=options.skip_initial_space or spaced,
+    )
     while True:
         try:
             row = next(reader)
@@ -128,13 +150,34 @@ def _csv_rows(handle: Any, options: CsvOptions) -> Iterator[list[str] | tuple[cs
         consumed.clear()
 
 
-def check_column_names(uri: str, names: Sequence[str]) -> list[str]:
+def rename_duplicates(names: Sequence[str]) -> list[str]:
+    """Repeated names made unique: the second `x` becomes `x_2`, the third `x_3` (skipping a
+    name the header already has)."""
+    taken = {n.strip() for n in names}
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        key = name.strip()
+        seen[key] = seen.get(key, 0) + 1
+        if key and seen[key] > 1:
+            n = seen[key]
+            while f"{key}_{n}" in taken:
+                n += 1
+            seen[key] = n
+            name = f"{key}_{n}"
+            taken.add(name)
+        out.append(name)
+    return out
+
+
+def check_column_names(uri: str, names: Sequence[str], duplicates: str = "error") -> list[str]:
     """`names` as a list, or an InputDataError naming the file and the empty or repeated names.
 
     A row becomes a dict keyed by these names: a repeated name would keep only its last cell
     and an empty one a column nobody can ask for, both silently. Every header (a CSV's first
-    row, configured `columns`, a Parquet schema) passes through here."""
-    names = list(names)
+    row, configured `columns`, a Parquet schema) passes through here. `duplicates="rename"`
+    (ingest.csv.duplicate_columns) renames repeated names instead (rename_duplicates)."""
+    names = rename_duplicates(names) if duplicates == "rename" else list(names)
     empty = [i + 1 for i, n in enumerate(names) if not n.strip()]
     seen: dict[str, list[int]] = {}
     for i, n in enumerate(names):
@@ -151,7 +194,8 @@ def check_column_names(uri: str, names: Sequence[str]) -> list[str]:
     if problems:
         raise InputDataError(
             f"{uri}: {'; '.join(problems)} in the header {names}; every column needs its own "
-            "non-empty name (rename them in the file, or set ingest.csv.columns)"
+            "non-empty name (rename them in the file, set ingest.csv.columns, or set "
+            "ingest.csv.duplicate_columns: rename to suffix repeats with _2, _3)"
         )
     return names
 
@@ -162,7 +206,7 @@ def _csv_header(
     """The column names of a CSV: the configured `columns`, or its first row (consumed from
     `reader`); checked by `check_column_names`. The one place a CSV header is read."""
     if options.columns:
-        return check_column_names(uri, options.columns)
+        return check_column_names(uri, options.columns, options.duplicate_columns)
     try:
         first = next(reader)
     except StopIteration:
@@ -171,10 +215,11 @@ def _csv_header(
         raise InputDataError(f"{uri}: the header row is not readable CSV: {first[0]}")
     if not any(h.strip() for h in first):
         raise InputDataError(f"{uri}: the first line is blank; expected a CSV header row")
-    return check_column_names(uri, first)
+    return check_column_names(uri, first, options.duplicate_columns)
 
 
 def read_csv(uri: str, options: CsvOptions = PLAIN_CSV) -> Iterator[RawRecord]:
+    spaced = options.delimiter == WHITESPACE
     with fs.open_read(uri) as handle:
         reader = _csv_rows(handle, options)
         header = _csv_header(uri, reader, options)
@@ -191,7 +236,7 @@ def read_csv(uri: str, options: CsvOptions = PLAIN_CSV) -> Iterator[RawRecord]:
                     reason = f"a cell is larger than {CSV_FIELD_LIMIT} characters"
                 yield RawRecord(source, None, _visible(raw_lines), reason)
                 continue
-            raw = ",".join(cells)
+            raw = (" " if spaced else options.delimiter).join(cells)
             if len(cells) != len(header):
                 yield RawRecord(
                     source,
@@ -280,7 +325,7 @@ def header_columns(
     fmt = fmt or detect_format(uri)
     if fmt == "csv":
         if csv_options.columns:
-            return check_column_names(uri, csv_options.columns)
+            return check_column_names(uri, csv_options.columns, csv_options.duplicate_columns)
         with fs.open_read(uri) as handle:
             return _csv_header(uri, _csv_rows(handle, csv_options), csv_options)
     if fmt == "parquet":

@@ -1,19 +1,25 @@
-"""The dataset executor: split the preprocessed records into TFRecord shards (the Beam job in
-components.dataset.pipeline), reconcile the counts, write schema and statistics, compare them with a
-baseline for drift, and publish the dataset folder whole."""
+"""The dataset executor: resolve the features and group key (from the config, or else the records'
+schema), split the preprocessed records into TFRecord shards (the Beam job in
+components.dataset.pipeline), reconcile the counts, write schema (with each feature's kind) and
+statistics, compare them with a baseline for drift, and publish the dataset folder whole."""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from components.common import fs, progress
 from components.common.artifacts import (
     Dataset,
     DatasetSchema,
     DatasetStats,
+    RecordField,
     Records,
+    RecordsSchema,
     RecordsStats,
     SplitStats,
     TrainedModel,
@@ -22,8 +28,8 @@ from components.common.beam_options import pipeline_options
 from components.common.config import load_section
 from components.common.errors import InputDataError, ReconciliationError
 from components.common.model import load_model
-from components.dataset.split import DatasetConfig
-from components.dataset.stats import drift, infer_schema
+from components.dataset.split import DatasetConfig, DatasetSection
+from components.dataset.stats import drift, infer_schema, mostly_unique
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +37,8 @@ STATS = Dataset.STATS
 SCHEMA = Dataset.SCHEMA
 FEATURES = "_features.json"  # the Beam job's per-feature statistics, removed before publishing
 LABEL = Dataset.LABEL
+# A nearly unique string feature is free text when its values average this many characters.
+TEXT_CHARS = 40.0
 
 
 def baseline(
@@ -74,7 +82,9 @@ def run(
 
     from components.dataset import pipeline as dp
 
-    config = load_section(config_uri, "dataset", DatasetConfig)
+    section = load_section(config_uri, "dataset", DatasetSection, optional=True)
+    records_schema = _records_schema(records_dir)
+    config, sources = resolve(section, records_schema, config_uri)
     if LABEL not in config.features:
         raise InputDataError(f"{config_uri}: dataset.features must include '{LABEL}'")
     upstream: RecordsStats = fs.read_json(Records.stats(records_dir))
@@ -154,6 +164,9 @@ def run(
             "features": dict(config.features),
             "label": LABEL,
             "compression": "GZIP",
+            "kinds": kinds(config, records_schema, splits),
+            "sources": sources,
+            "excluded": list(records_schema["excluded"]) if records_schema else [],
         }
         fs.write_json_atomic(stage / SCHEMA, schema)
     progress.report(
@@ -172,16 +185,96 @@ def run(
     return stats
 
 
-def report(stats: DatasetStats, config_uri: str, out: Path) -> None:
-    """The HTML data report of `stats` (with its drift, if compared) at `out`."""
+def report(stats: DatasetStats, config_uri: str, out: Path, dataset_dir: str | Path) -> None:
+    """The HTML data report of `stats` (with its drift, if compared) at `out`, with the schema
+    of the dataset in `dataset_dir` (types, kinds, where they came from)."""
     from components.dataset.report import label_names, provenance, render
 
-    config = load_section(config_uri, "dataset", DatasetConfig)
+    schema: DatasetSchema = fs.read_json(Dataset.schema(str(dataset_dir)))
     page = render(
         dict(stats),
-        dict(config.features),
+        dict(schema["features"]),
         stats.get("drift"),
         label_names(config_uri),
         provenance(dict(stats), config_uri, out),
+        schema=dict(schema),
     )
     fs.write_text_atomic(out, page)
+
+
+def _records_schema(records_dir: str) -> RecordsSchema | None:
+    """The records' schema.json; None for records written before preprocess wrote one."""
+    uri = Records.schema(records_dir)
+    return fs.read_json(uri) if fs.exists(uri) else None
+
+
+def resolve(
+    section: DatasetSection, records_schema: RecordsSchema | None, config_uri: str
+) -> tuple[DatasetConfig, dict[str, str]]:
+    """The dataset settings with `features` and `group_key` filled in from the records' schema
+    when the config leaves them out, and where each feature's type came from."""
+    fields: Mapping[str, RecordField] = records_schema["record_fields"] if records_schema else {}
+    features: dict[str, str]
+    if section.features is not None:
+        features = dict(section.features)
+        sources = {n: fields[n]["source"] if n in fields else "config" for n in features}
+    elif records_schema is None:
+        raise InputDataError(
+            f"{config_uri}: dataset.features is not set and the records have no "
+            f"{Records.SCHEMA} to default it from; rerun preprocess or list dataset.features"
+        )
+    else:
+        # The TFRecord types: a bool is an int 0/1.
+        features = {
+            n: "int" if f["type"] in ("bool", "int") else f["type"] for n, f in fields.items()
+        }
+        sources = {n: f["source"] for n, f in fields.items()}
+    group_key = section.group_key or (records_schema["record_id"] if records_schema else None)
+    if not group_key:
+        raise InputDataError(
+            f"{config_uri}: dataset.group_key is not set and preprocess wrote no record_id; "
+            "set dataset.group_key to an id field (a user, an item), or preprocess.record_id "
+            "to split by a content hash"
+        )
+    data = section.model_dump(exclude={"features", "group_key"})
+    try:
+        config = DatasetConfig.model_validate(
+            {**data, "features": features, "group_key": group_key}
+        )
+    except ValidationError as err:
+        raise InputDataError(
+            f"{config_uri}: dataset: {'; '.join(e['msg'] for e in err.errors())} (features "
+            f"from {'dataset.features' if section.features is not None else 'the records schema'})"
+        ) from None
+    return config, sources
+
+
+def kinds(
+    config: DatasetConfig,
+    records_schema: RecordsSchema | None,
+    splits: Mapping[str, SplitStats],
+) -> dict[str, str]:
+    """{feature: categorical|numeric|text|id} for every feature but the label (the contract of
+    components.common.features). The group key and the record id are ids; a kind the records'
+    schema holds (inferred, overridden, declared) stands; otherwise numbers are numeric and a
+    string is categorical unless the statistics show it is nearly unique: text when its values
+    are long (TEXT_CHARS characters on average), an id when short."""
+    fields: Mapping[str, RecordField] = records_schema["record_fields"] if records_schema else {}
+    record_id = records_schema["record_id"] if records_schema else None
+    out: dict[str, str] = {}
+    for name, type_ in sorted(config.features.items()):
+        if name == LABEL:
+            continue
+        declared = fields[name]["kind"] if name in fields else None
+        if name in (config.group_key, record_id):
+            out[name] = "id"
+        elif declared:
+            out[name] = str(declared)
+        elif type_ != "string":
+            out[name] = "numeric"
+        else:
+            stats = [s.get("features", {}).get(name, {}) for s in splits.values()]
+            unique = any(mostly_unique(f) for f in stats)
+            long = max((f.get("mean") or 0 for f in stats), default=0) >= TEXT_CHARS
+            out[name] = ("text" if long else "id") if unique else "categorical"
+    return out

@@ -31,7 +31,7 @@ def _body(argv: Sequence[str] | None) -> int:
     previous = baseline(args.baseline_stats, args.registry_root, args.config)
     stats = run(args.records, args.config, args.output, beam_args, previous)
     if args.report:
-        report(stats, args.config, args.report)
+        report(stats, args.config, args.report, args.output)
     print(
         json.dumps(
             {"output": str(args.output), **{n: s["examples"] for n, s in stats["splits"].items()}}

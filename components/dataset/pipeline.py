@@ -9,7 +9,8 @@ from typing import Any
 import apache_beam as beam
 
 from components.common.artifacts import Dataset
-from components.dataset.split import DatasetConfig, assign_split, to_example_bytes
+from components.common.example_proto import encode_example
+from components.dataset.split import DatasetConfig, assign_split
 from components.dataset.stats import FeatureStatistics
 
 TFRECORD_SUFFIX = Dataset.TFRECORD_SUFFIX
@@ -28,14 +29,15 @@ class AssignSplit(beam.PTransform):
 
 
 class _ToExample(beam.DoFn):
+    """A record as a serialized tf.train.Example, encoded without TensorFlow (the same bytes
+    as split.to_example_bytes; the step then never pays TensorFlow's import)."""
+
     def __init__(self, features: Mapping[str, str]) -> None:
         self._features = features
 
-    def setup(self) -> None:
-        import tensorflow  # noqa: F401  (load once per worker, not once per element)
-
-    def process(self, record: dict[str, Any]) -> Iterable[bytes]:
-        yield to_example_bytes(record, self._features)
+    def process(self, pair: tuple[str, dict[str, Any]]) -> Iterable[tuple[str, bytes]]:
+        split, record = pair
+        yield split, encode_example(record, self._features)
 
 
 def _digest(example: bytes) -> bytes:
@@ -48,16 +50,17 @@ class _WriteShard(beam.DoFn):
     """Write one shard: its examples in content-hash order, GZIP TFRecord framing (as
     WriteToTFRecord writes it), so the same records always give the same bytes."""
 
-    def __init__(self, prefix: str, shards: int) -> None:
-        self._prefix, self._shards = prefix, shards
+    def __init__(self, outputs: Mapping[str, tuple[str, int]]) -> None:
+        self._outputs = dict(outputs)
 
-    def process(self, kv: tuple[int, Iterable[bytes | None]]) -> Iterable[str]:
+    def process(self, kv: tuple[tuple[str, int], Iterable[bytes | None]]) -> Iterable[str]:
         from apache_beam.io.filesystem import CompressionTypes
         from apache_beam.io.filesystems import FileSystems
         from apache_beam.io.tfrecordio import _TFRecordUtil
 
-        index, examples = kv
-        path = f"{self._prefix}-{index:05d}-of-{self._shards:05d}{TFRECORD_SUFFIX}"
+        (split, index), examples = kv
+        prefix, shards = self._outputs[split]
+        path = f"{prefix}-{index:05d}-of-{shards:05d}{TFRECORD_SUFFIX}"
         ordered = sorted((e for e in examples if e is not None), key=_digest)
         with FileSystems.create(path, compression_type=CompressionTypes.GZIP) as handle:
             for example in ordered:
@@ -65,33 +68,49 @@ class _WriteShard(beam.DoFn):
         yield path
 
 
-class WriteSplit(beam.PTransform):
-    """One split's examples as `shards` TFRecord files; which shard and where in it an example
-    goes depend only on its bytes, so the dataset is byte-identical from run to run (and the
-    seeded training shuffle then sees the same order)."""
+class WriteSplits(beam.PTransform):
+    """Each split's examples as its `shards` TFRecord files, `outputs` being {split: (prefix,
+    shards)} (a split not named is not written); which shard and where in it an example goes
+    depend only on its bytes, so the dataset is byte-identical from run to run (and the seeded
+    training shuffle then sees the same order). All splits share one shuffle: on small data a
+    job's stages, not its records, are what it spends its time on."""
 
-    def __init__(self, name: str, prefix: str, shards: int, features: Mapping[str, str]) -> None:
+    def __init__(self, outputs: Mapping[str, tuple[str, int]], features: Mapping[str, str]) -> None:
         super().__init__()
-        self._name, self._prefix, self._shards, self._features = name, prefix, shards, features
+        self._outputs, self._features = dict(outputs), features
 
     def expand(self, pairs: beam.PCollection) -> beam.PCollection:
-        name, shards = self._name, self._shards
+        outputs = self._outputs
+
+        def shard_of(split: str, example: bytes) -> tuple[tuple[str, int], bytes]:
+            return (split, int.from_bytes(_digest(example)[:8], "big") % outputs[split][1]), example
+
         keyed = (
             pairs
-            | "Select" >> beam.Filter(lambda kv: kv[0] == name)
-            | "Values" >> beam.Values()
+            | "Select" >> beam.Filter(lambda kv: kv[0] in outputs)
             | "ToExample" >> beam.ParDo(_ToExample(self._features))
-            | "ShardOf" >> beam.Map(lambda e: (int.from_bytes(_digest(e)[:8], "big") % shards, e))
+            | "ShardOf" >> beam.MapTuple(shard_of)
         )
         every_shard = pairs.pipeline | "AllShards" >> beam.Create(
-            [(i, None) for i in range(shards)]
+            [((name, i), None) for name, (_, shards) in outputs.items() for i in range(shards)]
         )
         return (
             (keyed, every_shard)
             | "WithEmpty" >> beam.Flatten()
             | "ByShard" >> beam.GroupByKey()
-            | "Write" >> beam.ParDo(_WriteShard(self._prefix, shards))
+            | "Write" >> beam.ParDo(_WriteShard(outputs))
         )
+
+
+class WriteSplit(beam.PTransform):
+    """One split's examples as `shards` TFRecord files (WriteSplits for one split)."""
+
+    def __init__(self, name: str, prefix: str, shards: int, features: Mapping[str, str]) -> None:
+        super().__init__()
+        self._outputs, self._features = {name: (prefix, shards)}, features
+
+    def expand(self, pairs: beam.PCollection) -> beam.PCollection:
+        return pairs | "Splits" >> WriteSplits(self._outputs, self._features)
 
 
 def _split_stats(kv: tuple[str, Iterable[int]]) -> tuple[str, dict[str, Any]]:
@@ -109,18 +128,13 @@ def _split_stats(kv: tuple[str, Iterable[int]]) -> tuple[str, dict[str, Any]]:
 
 
 class LeakedGroups(beam.PTransform):
-    """Group keys found in more than one split (must be empty)."""
+    """Group keys found in more than one split (must be empty), from the distinct (split,
+    group key) pairs."""
 
-    def __init__(self, group_key: str) -> None:
-        super().__init__()
-        self._key = group_key
-
-    def expand(self, pairs: beam.PCollection) -> beam.PCollection:
-        key = self._key
+    def expand(self, split_groups: beam.PCollection) -> beam.PCollection:
         return (
-            pairs
-            | "GroupAndSplit" >> beam.Map(lambda kv: (str(kv[1][key]), kv[0]))
-            | "Distinct" >> beam.Distinct()
+            split_groups
+            | "ByGroup" >> beam.MapTuple(lambda split, group: (group, split))
             | "SplitsPerGroup" >> beam.combiners.Count.PerKey()
             | "InMany" >> beam.Filter(lambda kv: kv[1] > 1)
             | "Keys" >> beam.Keys()
@@ -142,10 +156,10 @@ def build(
         | "Parse" >> beam.Map(json.loads)
     )
     pairs = records | "AssignSplit" >> AssignSplit(config)
-    for name in config.splits:
-        _ = pairs | f"Write_{name}" >> WriteSplit(
-            name, f"{out_dir}/{name}/part", config.shards.get(name, 1), config.features
-        )
+    outputs = {
+        name: (f"{out_dir}/{name}/part", config.shards.get(name, 1)) for name in config.splits
+    }
+    _ = pairs | "WriteSplits" >> WriteSplits(outputs, config.features)
 
     per_split = (
         pairs
@@ -153,16 +167,19 @@ def build(
         | "BySplit" >> beam.GroupByKey()
         | "SplitStats" >> beam.Map(_split_stats)
     )
-    groups = (
+    split_groups = (
         pairs
         | "GroupOf" >> beam.MapTuple(lambda split, r: (split, str(r[config.group_key])))
         | "DistinctGroups" >> beam.Distinct()
+    )
+    groups = (
+        split_groups
         | "GroupsPerSplit" >> beam.combiners.Count.PerKey()
         | "NameGroups" >> beam.MapTuple(lambda split, n: (f"groups:{split}", n))
     )
     leaked = (
-        pairs
-        | "LeakedGroups" >> LeakedGroups(config.group_key)
+        split_groups
+        | "LeakedGroups" >> LeakedGroups()
         | "LeakList" >> beam.combiners.ToList()
         | "NameLeaks" >> beam.Map(lambda keys: ("leaked_groups", sorted(keys)[:20]))
     )

@@ -33,6 +33,32 @@ def provenance(stats: dict[str, Any], config_uri: str, out: Path) -> list[tuple[
     ]
 
 
+SOURCES = {
+    "inferred": "inferred from the data",
+    "overridden": "inferred, overridden in preprocess.overrides",
+    "declared": "declared in preprocess.schema",
+    "profile": "a profile aggregate (preprocess.profiles)",
+    "record_id": "content hash (preprocess.record_id)",
+    "label": "the label (preprocess.label)",
+    "config": "declared in dataset.features",
+}
+
+
+def schema_rows(schema: dict[str, Any]) -> list[dict[str, str]]:
+    """One row per feature of the dataset's schema.json: name, type, kind, where it came from."""
+    kinds = schema.get("kinds") or {}
+    sources = schema.get("sources") or {}
+    return [
+        {
+            "name": name,
+            "type": type_,
+            "kind": "label" if name == schema.get("label") else kinds.get(name, "-"),
+            "source": SOURCES.get(sources.get(name, ""), sources.get(name, "-")),
+        }
+        for name, type_ in sorted(schema["features"].items())
+    ]
+
+
 def _name(value: str, names: dict[str, str]) -> str:
     return f"{names[value]} ({value})" if value in names else f"label {value}"
 
@@ -107,8 +133,10 @@ def render(
     drift: dict[str, Any] | None,
     names: dict[str, str] | None = None,
     prov: list[tuple[str, str]] | None = None,
+    schema: dict[str, Any] | None = None,
 ) -> str:
-    """The report. `names`: label value -> name (label_names); `prov`: the header's rows."""
+    """The report. `names`: label value -> name (label_names); `prov`: the header's rows;
+    `schema`: the dataset's schema.json, shown as each feature's type, kind and source."""
     names = names or {}
     unique = {
         name
@@ -140,6 +168,8 @@ def render(
         flagged=[r for r in rows if r["status"] != "ok"],
         measures={m: st.MEASURES[m] for m in dict.fromkeys(r["measure"] for r in rows)},
         provenance=prov or [],
+        schema_rows=schema_rows(schema) if schema else [],
+        excluded=(schema or {}).get("excluded") or [],
         label=_name,
         missing_tolerance=st.MISSING_RATE_TOLERANCE,
         domain_max=st.DOMAIN_MAX,

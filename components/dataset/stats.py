@@ -103,6 +103,41 @@ def _measure(value: Any) -> float | None:
     return float(len(value)) if isinstance(value, str) else float(value)
 
 
+class _BasicAndQuantiles(beam.CombineFn):
+    """_Basic over every cell, and the quantiles of the measures of the present ones as Beam's
+    ApproximateQuantiles.PerKey(QUANTILES) computes them, in one combine (one shuffle less
+    than two): (basic statistics, quantiles)."""
+
+    def __init__(self) -> None:
+        from apache_beam.transforms.stats import ApproximateQuantilesCombineFn
+
+        self._basic = _Basic()
+        self._quantiles = ApproximateQuantilesCombineFn.create(num_quantiles=QUANTILES)
+
+    def create_accumulator(self) -> tuple[Any, Any]:
+        return self._basic.create_accumulator(), self._quantiles.create_accumulator()
+
+    def add_input(self, acc: tuple[Any, Any], value: Any) -> tuple[Any, Any]:
+        basic, quantiles = acc
+        basic = self._basic.add_input(basic, value)
+        if value is not None:
+            quantiles = self._quantiles.add_input(quantiles, _measure(value))
+        return basic, quantiles
+
+    def merge_accumulators(self, accs: Iterable[tuple[Any, Any]]) -> tuple[Any, Any]:
+        accs = list(accs)
+        return (
+            self._basic.merge_accumulators([a[0] for a in accs]),
+            self._quantiles.merge_accumulators([a[1] for a in accs]),
+        )
+
+    def compact(self, acc: tuple[Any, Any]) -> tuple[Any, Any]:
+        return self._basic.compact(acc[0]), self._quantiles.compact(acc[1])
+
+    def extract_output(self, acc: tuple[Any, Any]) -> tuple[dict[str, Any], list[Any]]:
+        return self._basic.extract_output(acc[0]), list(self._quantiles.extract_output(acc[1]))
+
+
 class FeatureStatistics(beam.PTransform):
     """(split, record) pairs -> (split, {feature: statistics}), one element per split."""
 
@@ -116,29 +151,26 @@ class FeatureStatistics(beam.PTransform):
             lambda split, r: [((split, name), r.get(name)) for name in sorted(features)]
         )
         present = cells | "Present" >> beam.Filter(lambda kv: kv[1] is not None)
-        basic = cells | "Basic" >> beam.CombinePerKey(_Basic())
-        quantiles = (
-            present
-            | "Measure" >> beam.MapTuple(lambda key, v: (key, _measure(v)))
-            | "Quantiles" >> beam.ApproximateQuantiles.PerKey(QUANTILES)
-        )
+        basic = cells | "BasicAndQuantiles" >> beam.CombinePerKey(_BasicAndQuantiles())
         categorical = present | "Categorical" >> beam.Filter(
             lambda kv: features[kv[0][1]] in ("string", "int")
         )
         values = categorical | "Value" >> beam.MapTuple(lambda key, v: (key, str(v)[:VALUE_CHARS]))
+        # One count per distinct value gives both the ranking and the number of distinct
+        # values (a separate Distinct would be one more shuffle for the same number).
+        counted = values | "CountValues" >> beam.combiners.Count.PerElement()
         top = (
-            values
-            | "CountValues" >> beam.combiners.Count.PerElement()
+            counted
             | "ByFeature" >> beam.MapTuple(lambda kv, n: (kv[0], (n, kv[1])))
             | "Top" >> beam.combiners.Top.PerKey(VOCAB_MAX)
         )
         distinct = (
-            values
-            | "DistinctValues" >> beam.Distinct()
+            counted
+            | "DistinctValues" >> beam.MapTuple(lambda kv, n: (kv[0], None))
             | "CountDistinct" >> beam.combiners.Count.PerKey()
         )
         return (
-            {"basic": basic, "quantiles": quantiles, "top": top, "distinct": distinct}
+            {"basic": basic, "top": top, "distinct": distinct}
             | "Join" >> beam.CoGroupByKey()
             | "Assemble" >> beam.MapTuple(lambda key, parts: _assemble(key, parts, features))
             | "BySplit" >> beam.GroupByKey()
@@ -150,9 +182,10 @@ def _assemble(
     key: tuple[str, str], parts: dict[str, list[Any]], kinds: Mapping[str, str]
 ) -> tuple[str, Any]:
     split, feature = key
-    stats = dict(parts["basic"][0]) if parts["basic"] else {"count": 0, "missing": 0}
+    basic, quantiles = parts["basic"][0] if parts["basic"] else ({"count": 0, "missing": 0}, [])
+    stats = dict(basic)
     stats["missing_rate"] = round(stats["missing"] / stats["count"], 6) if stats["count"] else None
-    stats["quantiles"] = list(parts["quantiles"][0]) if parts["quantiles"] else []
+    stats["quantiles"] = list(quantiles)
     if parts["distinct"]:
         stats["distinct"] = parts["distinct"][0]
     if parts["top"]:

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from components.common import fs, tfdata
+from components.common import features, fs, tfdata
 from components.common.artifacts import Dataset, TrainedModel
 from components.common.model_digest import model_digest, short
 from components.common.registry import Registry
 from components.evaluate import metrics as m
 from components.evaluate import report
+from components.evaluate.baseline import Baseline, Fitted, resolve
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +25,19 @@ class Evaluation:
     candidate: dict[str, Any]
     champion: dict[str, Any] | None
     champion_version: str | None
-    baseline: dict[str, Any] | None
+    baselines: dict[str, Fitted]
     blessed: bool
     reasons: list[str]
     roc: list[dict[str, float]]
     slices: dict[str, list[dict[str, Any]]]
     calibration: dict[str, Any]
     html: str
+    rules: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def baseline(self) -> dict[str, Any] | None:
+        """The first baseline that fitted: its metrics (what older readers call the baseline)."""
+        return next((b.metrics for b in self.baselines.values() if b.metrics), None)
 
 
 def pointless(
@@ -77,6 +84,39 @@ def improvement(
     return ok, reasons
 
 
+def fit_baselines(
+    specs: list[Baseline],
+    dataset_dir: str,
+    types: dict[str, str],
+    cfg: m.EvaluateConfig,
+    test: dict[str, Any],
+    labels: np.ndarray,
+) -> dict[str, Fitted]:
+    """Fit every (resolved) baseline on the train split and score it on the test columns; one
+    that cannot be fit is kept with its error and no metrics."""
+    if not specs:
+        return {}
+    from components.evaluate.baseline import fit
+
+    wanted = list(dict.fromkeys(n for b in specs for n in b.features()))
+    train, train_labels = tfdata.load_split(
+        dataset_dir, "train", {n: types[n] for n in wanted}, cfg.label
+    )
+    out: dict[str, Fitted] = {}
+    for spec in specs:
+        fitted = fit(spec, train, train_labels, test)
+        if fitted.scores is not None:
+            fitted.metrics = m.classification_metrics(labels, fitted.scores, cfg.threshold)
+            log.info(
+                "baseline %s on the same split: roc_auc=%.4f (fit in %.2f s)",
+                fitted.name,
+                fitted.metrics["roc_auc"],
+                fitted.fit_seconds,
+            )
+        out[fitted.name] = fitted
+    return out
+
+
 def evaluate(
     model_dir: str,
     dataset_dir: str,
@@ -84,6 +124,9 @@ def evaluate(
     registry: Registry | None,
     provenance: list[tuple[str, str]] | None = None,
 ) -> Evaluation:
+    # The baselines and rules first: a rule naming no baseline fails before any scoring.
+    specs = resolve(cfg.baselines, features.model_inputs(dataset_dir, exclude=(cfg.label,)))
+    rules = cfg.rules([b.label for b in specs])
     candidate_fn = tfdata.load_serving_fn(fs.join(model_dir, TrainedModel.SAVED_MODEL))
     pointer = registry.champion() if registry else None
     champion_version = pointer["version"] if pointer else None
@@ -94,7 +137,7 @@ def evaluate(
     )
     # Every column any scorer or slice reads, typed by the dataset's schema.
     names = [*candidate_fn.inputs, *(champion_fn.inputs if champion_fn else [])]
-    names += cfg.baseline.features() if cfg.baseline else []
+    names += [n for b in specs for n in b.features()]
     names += [s.feature for s in cfg.slices]
     types = tfdata.feature_types(dataset_dir, list(dict.fromkeys(names)))
     columns, labels = tfdata.load_split(dataset_dir, "test", types, cfg.label)
@@ -114,29 +157,18 @@ def evaluate(
         log.info(
             "champion %s on the same split: roc_auc=%.4f", champion_version, champion["roc_auc"]
         )
-    baseline = baseline_scores = None
-    if cfg.baseline:
-        from components.evaluate.baseline import fit_and_score
-
-        train_columns, train_labels = tfdata.load_split(
-            dataset_dir, "train", {n: types[n] for n in cfg.baseline.features()}, cfg.label
-        )
-        baseline_scores = fit_and_score(cfg.baseline, train_columns, train_labels, columns)
-        baseline = m.classification_metrics(labels, baseline_scores, cfg.threshold)
-        log.info(
-            "baseline on the same split: roc_auc=%.4f (candidate %+.4f)",
-            baseline["roc_auc"],
-            candidate["roc_auc"] - baseline["roc_auc"],
-        )
+    baselines = fit_baselines(specs, dataset_dir, types, cfg, columns, labels)
     blessed, reasons = m.bless(candidate, champion, cfg)
+    beats, rule_reasons, rule_rows = m.check_rules(candidate, champion, baselines, rules)
     improves, improvement_reasons = improvement(candidate, champion, cfg)
     twins = pointless(fs.join(model_dir, TrainedModel.SAVED_MODEL), registry, pointer)
-    blessed = blessed and improves and not twins
-    reasons = [*twins, *reasons, *improvement_reasons]
+    blessed = blessed and beats and improves and not twins
+    reasons = [*twins, *reasons, *rule_reasons, *improvement_reasons]
     for reason in reasons:
         log.info("blessing: %s", reason)
 
-    all_scores = {"candidate": scores, "champion": champion_scores, "baseline": baseline_scores}
+    all_scores = {"candidate": scores, "champion": champion_scores}
+    all_scores |= {report.key(n): b.scores for n, b in baselines.items() if b.scores is not None}
     slices = {
         spec.name: m.sliced_metrics(spec, columns[spec.feature], labels, all_scores, cfg.threshold)
         for spec in cfg.slices
@@ -150,7 +182,14 @@ def evaluate(
     dataset = fs.read_json(stats_uri) if fs.exists(stats_uri) else None
     best = report.best_epoch(history, report.monitor_of(model_dir)) if history else None
     plot_list = report.plots(
-        labels, all_scores, candidate["confusion_matrix"], history, calibration, slices, best
+        labels,
+        all_scores,
+        candidate["confusion_matrix"],
+        history,
+        calibration,
+        slices,
+        best,
+        cfg.threshold,
     )
     html = report.render(
         registry.model_name if registry else "model",
@@ -161,21 +200,24 @@ def evaluate(
         reasons,
         plot_list,
         dataset,
-        baseline,
+        None,
         slices,
         calibration,
         provenance,
         m.report_intervals(labels, all_scores, cfg.threshold),
+        baselines={n: b.summary() for n, b in baselines.items()},
+        rules=rule_rows,
     )
     return Evaluation(
         candidate,
         champion,
         champion_version,
-        baseline,
+        baselines,
         blessed,
         reasons,
         m.roc_points(labels, np.asarray(scores)),
         slices,
         calibration,
         html,
+        rule_rows,
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +15,42 @@ from components.common.artifacts import Blessing
 from components.common.config import load_section
 from components.common.model import load_model
 from components.common.registry import Registry
+from components.evaluate.baseline import Fitted
 from components.evaluate.metrics import EvaluateConfig
 
 SCALARS = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "log_loss", "examples")
+BASELINE_SCALARS = ("roc_auc", "accuracy")
 
 
 def _finite(value: Any) -> Any:
     return None if isinstance(value, float) and (math.isnan(value) or math.isinf(value)) else value
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN and infinities as null, throughout."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return _finite(value)
+
+
+def baseline_scalars(baselines: Mapping[str, Fitted]) -> dict[str, Any]:
+    """Per baseline `baseline_<name>_{roc_auc,accuracy,fit_seconds}`; `baseline_roc_auc` and
+    `baseline_accuracy`, the first fitted baseline's (what the single baseline of older configs
+    wrote); `best_baseline_roc_auc`, the highest of them."""
+    out: dict[str, Any] = {}
+    fitted: list[tuple[str, dict[str, Any]]] = []
+    for b in baselines.values():
+        out[f"baseline_{b.name}_fit_seconds"] = b.fit_seconds
+        if b.metrics is not None:
+            fitted.append((b.name, b.metrics))
+            out |= {f"baseline_{b.name}_{k}": _finite(b.metrics[k]) for k in BASELINE_SCALARS}
+    if fitted:
+        out |= {f"baseline_{k}": _finite(fitted[0][1][k]) for k in BASELINE_SCALARS}
+        aucs = [auc for _, f in fitted if (auc := _finite(f["roc_auc"])) is not None]
+        out["best_baseline_roc_auc"] = max(aucs) if aucs else None
+    return out
 
 
 def run(
@@ -52,8 +82,7 @@ def run(
     scalars |= {k: _finite(result.calibration[k]) for k in ("brier", "ece")}
     if result.champion:
         scalars |= {f"champion_{k}": _finite(result.champion[k]) for k in ("roc_auc", "accuracy")}
-    if result.baseline:
-        scalars |= {f"baseline_{k}": _finite(result.baseline[k]) for k in ("roc_auc", "accuracy")}
+    scalars |= baseline_scalars(result.baselines)
     matrix = result.candidate["confusion_matrix"]
     classification = {
         "confidenceMetrics": result.roc,
@@ -77,6 +106,8 @@ def run(
         "blessing": decision,
         "slices": slices,
         "calibration": result.calibration["curve"],
+        "baselines": {name: _clean(b.summary()) for name, b in result.baselines.items()},
+        "bless_rules": [_clean(r) for r in result.rules],
     }
     fs.write_json_atomic(metrics_out, outputs)
     fs.write_json_atomic(classification_out, classification)

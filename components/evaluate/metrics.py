@@ -12,7 +12,8 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from components.common.config import Strict
-from components.evaluate.baseline import BaselineConfig
+from components.common.errors import ConfigError
+from components.evaluate.baseline import BaselineConfig, Fitted, check_names
 
 SLICE_METRICS = ("examples", "positive_rate", "roc_auc", "accuracy", "log_loss")
 SLICE_CI_METRICS = ("roc_auc", "accuracy", "log_loss")
@@ -30,10 +31,18 @@ class SliceConfig(Strict):
     """Test examples grouped by a feature: by its `value` (a categorical column), by its
     `length` in characters (text) or by its numeric value, cut at `boundaries`."""
 
-    feature: str
-    by: Literal["value", "length", "bucket"] = "value"
-    boundaries: list[float] | None = None
-    max_values: int = Field(default=20, ge=1, description="value: the most frequent values")
+    feature: str = Field(description="the dataset feature to slice the test split by")
+    by: Literal["value", "length", "bucket"] = Field(
+        default="value",
+        description="value: one slice per value; length: a text's length in characters, cut at "
+        "`boundaries`; bucket: a number, cut at `boundaries`",
+    )
+    boundaries: list[float] | None = Field(
+        default=None, description="the cut points of `length` and `bucket` (required for them)"
+    )
+    max_values: int = Field(
+        default=20, ge=1, description="by value: only this many most frequent values"
+    )
 
     @model_validator(mode="after")
     def _boundaries(self) -> SliceConfig:
@@ -46,18 +55,134 @@ class SliceConfig(Strict):
         return self.feature if self.by == "value" else f"{self.feature} {self.by}"
 
 
+CHAMPION = "champion"
+BEST_BASELINE = "best_baseline"
+
+
+class BlessRule(Strict):
+    """The candidate must beat a reference on the same test split by at least `margin`:
+    candidate - reference >= margin (for log_loss, lower is better: reference - candidate >=
+    margin). A negative margin allows the candidate to be that much worse."""
+
+    against: str = Field(
+        description="champion (the serving model; skipped while there is none), best_baseline "
+        "(the best of all baselines on `metric`) or a baseline's name"
+    )
+    metric: Literal["roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "log_loss"] = (
+        Field(default="roc_auc", description="the metric compared, on the test split")
+    )
+    margin: float = Field(
+        default=0.0,
+        allow_inf_nan=False,
+        description="the least candidate-minus-reference difference (in the metric's better "
+        "direction) that passes",
+    )
+
+    def describe(self) -> str:
+        return f"{{against: {self.against}, metric: {self.metric}, margin: {self.margin:g}}}"
+
+
+# When `evaluate.bless` is absent: no worse than the best baseline minus 0.01 ROC AUC (the
+# champion rule is `max_regression`'s default).
+DEFAULT_BLESS = (BlessRule(against=BEST_BASELINE, metric="roc_auc", margin=-0.01),)
+
+
 class EvaluateConfig(Strict):
-    label: str = "label"
-    threshold: float = Field(default=0.5, gt=0, lt=1)
-    floors: dict[str, float] = {"roc_auc": 0.75}
-    max_regression: dict[str, float] = {"roc_auc": 0.01}
+    label: str = Field(default="label", description="the dataset's label feature (0/1)")
+    threshold: float = Field(
+        default=0.5,
+        gt=0,
+        lt=1,
+        description="a score at or above it is predicted positive: sets accuracy, precision, "
+        "recall, F1 and the confusion matrix; ROC AUC, PR AUC and log loss do not depend on it",
+    )
+    floors: dict[str, float] = Field(
+        default={"roc_auc": 0.75},
+        description="{metric: least value}: the candidate must reach each (champion or not)",
+    )
+    max_regression: dict[str, float] = Field(
+        default={"roc_auc": 0.01},
+        description="{metric: allowed drop}: with a champion, the candidate may be at most this "
+        "much below it (the same as a `bless` rule against champion with margin -drop)",
+    )
     # With a champion, each metric named here must beat the champion's by at least this margin
     # (log_loss: be lower by it); none by default. The gate is in components/evaluate/evaluate.py.
-    min_improvement: dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]] = {}
-    # A logistic-regression model trained in this step and reported beside the model.
-    baseline: BaselineConfig | None = None
-    slices: list[SliceConfig] = []
-    calibration_bins: int = Field(default=10, ge=2)
+    min_improvement: dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(
+        default={},
+        description="{metric: margin}: with a champion, the candidate must beat it by at least "
+        "the margin (log_loss: be lower by it)",
+    )
+    baselines: list[BaselineConfig] | None = Field(
+        default=None,
+        description="models fit on the train split in this step and reported beside the "
+        "candidate; omitted: logreg and gbt for a table's categorical and numeric features, "
+        "tfidf for a text feature (the dataset schema's kinds); []: none",
+    )
+    bless: list[BlessRule] | None = Field(
+        default=None,
+        description="rules against the champion or a baseline, all required; omitted: "
+        "[{against: best_baseline, metric: roc_auc, margin: -0.01}] when there are baselines",
+    )
+    slices: list[SliceConfig] = Field(
+        default=[], description="groups of test examples scored apart, every model beside"
+    )
+    calibration_bins: int = Field(
+        default=10, ge=2, description="equal-width score bins of the reliability curve and ECE"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_baseline(cls, data: Any) -> Any:
+        """An older config's single `baseline: {...}` (kind tfidf_logreg when omitted) is read
+        as `baselines: [{...}]`; `baseline: null` as no baselines."""
+        if not isinstance(data, dict) or "baseline" not in data:
+            return data
+        if "baselines" in data:
+            raise ValueError(
+                "both `baseline` and `baselines` are set; move the single `baseline` into the "
+                "`baselines` list"
+            )
+        out = {k: v for k, v in data.items() if k != "baseline"}
+        old = data["baseline"]
+        if isinstance(old, dict):
+            old = {"kind": "tfidf_logreg", **old}
+        out["baselines"] = [] if old is None else [old]
+        return out
+
+    @model_validator(mode="after")
+    def _names(self) -> EvaluateConfig:
+        if self.baselines is not None:
+            check_names(self.baselines)
+            known = {b.label for b in self.baselines}
+            for rule in self.bless or []:
+                if rule.against in (CHAMPION, BEST_BASELINE) or rule.against in known:
+                    continue
+                raise ValueError(
+                    f"bless rule {rule.describe()} names no baseline; the baselines are "
+                    f"{sorted(known)} (or use champion, best_baseline)"
+                )
+            if not known and any(r.against == BEST_BASELINE for r in self.bless or []):
+                raise ValueError("a bless rule names best_baseline but `baselines` is empty")
+        return self
+
+    def rules(self, baselines: list[str]) -> list[BlessRule]:
+        """The bless rules for these (resolved) baseline names: `bless`, or the default when it
+        is absent (none when there are no baselines). A rule naming a baseline that is not
+        there is a ConfigError listing those that are."""
+        if self.bless is None:
+            return list(DEFAULT_BLESS) if baselines else []
+        for rule in self.bless:
+            if rule.against == BEST_BASELINE and not baselines:
+                raise ConfigError(
+                    f"evaluate.bless {rule.describe()}: there are no baselines; configure "
+                    "`evaluate.baselines` or drop the rule"
+                )
+            if rule.against not in (CHAMPION, BEST_BASELINE, *baselines):
+                raise ConfigError(
+                    f"evaluate.bless {rule.describe()}: no baseline {rule.against!r}; the "
+                    f"baselines are {baselines} (defaults: from the dataset's feature kinds)"
+                )
+        return list(self.bless)
 
 
 def classification_metrics(
@@ -139,6 +264,85 @@ def bless(
         else:
             reasons.append(f"{name} {mine:.4f} vs champion {theirs:.4f} (allowed drop {allowed})")
     return ok, reasons
+
+
+def _gain(metric: str, mine: float, theirs: float) -> float:
+    return theirs - mine if metric in LOWER_IS_BETTER else mine - theirs
+
+
+def _reference(
+    rule: BlessRule, champion: dict[str, Any] | None, baselines: Mapping[str, Fitted]
+) -> tuple[str, str, dict[str, Any] | None, str | None]:
+    """(the reference's name, how a reason calls it, its metrics, why it cannot be compared)."""
+    if rule.against == CHAMPION:
+        return CHAMPION, "the champion", champion, None
+    names = list(baselines) if rule.against == BEST_BASELINE else [rule.against]
+    problems = []
+    for n in names:
+        metrics_ = baselines[n].metrics
+        if metrics_ is None:
+            problems.append(f"baseline {n} failed to fit ({baselines[n].error})")
+        elif not _usable(metrics_.get(rule.metric)):
+            problems.append(f"baseline {n} has no {rule.metric} (NaN)")
+    if problems:
+        return rule.against, rule.against, None, "; ".join(problems)
+    if rule.against != BEST_BASELINE:
+        return rule.against, f"baseline {rule.against}", baselines[rule.against].metrics, None
+    pick = min if rule.metric in LOWER_IS_BETTER else max
+    best = pick(names, key=lambda n: float((baselines[n].metrics or {})[rule.metric]))
+    return best, f"the best baseline ({best})", baselines[best].metrics, None
+
+
+def check_rules(
+    candidate: dict[str, Any],
+    champion: dict[str, Any] | None,
+    baselines: Mapping[str, Fitted],
+    rules: list[BlessRule],
+) -> tuple[bool, list[str], list[dict[str, Any]]]:
+    """Each rule: candidate minus reference (in the metric's better direction) at least its
+    margin. A rule against the champion passes while there is none; one against a baseline that
+    failed to fit, or with a missing or NaN value on either side, fails and says why. Returns
+    the decision, one reason per rule, and per rule the row the report's table shows."""
+    rows = []
+    for rule in rules:
+        mine = candidate.get(rule.metric)
+        row: dict[str, Any] = {
+            **rule.model_dump(),
+            "reference": rule.against,
+            "candidate": mine,
+            "value": None,
+            "difference": None,
+            "passed": False,
+        }
+        rows.append(row)
+        if rule.against == CHAMPION and champion is None:
+            row["passed"] = True
+            row["reason"] = f"no serving champion: rule {rule.describe()} does not apply"
+            continue
+        name, title, reference, problem = _reference(rule, champion, baselines)
+        row["reference"] = name
+        theirs = (reference or {}).get(rule.metric)
+        if problem:
+            row["reason"] = f"rule {rule.describe()} cannot be checked: {problem}: not blessed"
+            continue
+        if not _usable(mine) or not _usable(theirs):
+            row["reason"] = (
+                f"{rule.metric} missing or NaN for the candidate or {title}: rule "
+                f"{rule.describe()}: not blessed"
+            )
+            continue
+        gain = _gain(rule.metric, float(mine), float(theirs))  # type: ignore[arg-type]
+        row |= {"value": float(theirs), "difference": gain, "passed": gain >= rule.margin}  # type: ignore[arg-type]
+        text = (
+            f"{rule.metric} {float(mine):.4f} vs {title}'s {float(theirs):.4f}: "  # type: ignore[arg-type]
+            f"difference {gain:+.4f}"
+        )
+        row["reason"] = (
+            f"{text} meets the required margin {rule.margin:+g}"
+            if row["passed"]
+            else f"{text} is below the required margin {rule.margin:+g}: not blessed"
+        )
+    return all(r["passed"] for r in rows), [r["reason"] for r in rows], rows
 
 
 def calibration(labels: np.ndarray, scores: np.ndarray, bins: int) -> dict[str, Any]:

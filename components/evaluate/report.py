@@ -13,6 +13,17 @@ from components.common.artifacts import TrainedModel
 from components.evaluate import metrics as m
 
 METRIC_NAMES = ["roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "log_loss"]
+BASELINE_PREFIX = "baseline_"
+
+
+def key(baseline: str) -> str:
+    """A baseline's key among the scored models (its scores, slice columns, intervals)."""
+    return BASELINE_PREFIX + baseline
+
+
+def title(model: str) -> str:
+    """How the report names a scored model: candidate, champion, baseline <name>."""
+    return model.replace(BASELINE_PREFIX, "baseline ", 1)
 
 
 def plots(
@@ -23,9 +34,11 @@ def plots(
     calibration: dict[str, Any] | None = None,
     slices: dict[str, list[dict[str, Any]]] | None = None,
     best: tuple[str, int] | None = None,
+    threshold: float = 0.5,
 ) -> list[tuple]:
     """The report's figures; `best` is the early-stopping monitor and the 1-based epoch whose
-    weights the model holds (best_epoch), marked on the training history."""
+    weights the model holds (best_epoch), marked on the training history; `threshold` the one
+    the confusion matrix was counted at (evaluate.threshold)."""
     from sklearn.metrics import precision_recall_curve, roc_curve
 
     plt = html.pyplot()
@@ -34,7 +47,7 @@ def plots(
     for name, s in curves.items():
         if s is not None:
             fpr, tpr, _ = roc_curve(labels, s)
-            ax.plot(fpr, tpr, label=name)
+            ax.plot(fpr, tpr, label=title(name))
     ax.plot([0, 1], [0, 1], "--", color="grey", lw=0.8)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve")
     ax.legend(loc="lower right")
@@ -44,7 +57,7 @@ def plots(
     for name, s in curves.items():
         if s is not None:
             p, r, _ = precision_recall_curve(labels, s)
-            ax.plot(r, p, label=name)
+            ax.plot(r, p, label=title(name))
     ax.set(xlabel="recall", ylabel="precision", title="Precision-recall curve")
     ax.legend(loc="lower left")
     out.append(("Precision-recall curve", html.png(fig)))
@@ -69,7 +82,7 @@ def plots(
         yticklabels=["0", "1"],
         xlabel="predicted",
         ylabel="actual",
-        title="Confusion matrix (threshold 0.5)",
+        title=f"Confusion matrix (threshold {threshold:g})",
     )
     out.append(("Confusion matrix", html.png(fig)))
 
@@ -109,7 +122,7 @@ def _slice_chart(plt: Any, name: str, rows: list[dict[str, Any]]) -> str:
     """ROC AUC per slice as points with their 95% bootstrap intervals, one colour per model,
     on an axis padded around the intervals (and chance, 0.5) rather than cut at a fixed value."""
     fig, ax = plt.subplots(figsize=(5, 4.2))
-    models = [m for m in ("candidate", "champion", "baseline") if _has(rows, m)]
+    models = ["candidate", *_others(rows)]
     step = 0.6 / max(len(models), 1)
     shown: list[float] = [0.5]
     for i, model in enumerate(models):
@@ -120,7 +133,14 @@ def _slice_chart(plt: Any, name: str, rows: list[dict[str, Any]]) -> str:
         lo = np.array([c[0] for c in cis], dtype=float)
         hi = np.array([c[1] for c in cis], dtype=float)
         ax.errorbar(
-            x, y, yerr=[y - lo, hi - y], fmt="o", capsize=3, label=model, ms=5, elinewidth=1.2
+            x,
+            y,
+            yerr=[y - lo, hi - y],
+            fmt="o",
+            capsize=3,
+            label=title(model),
+            ms=5,
+            elinewidth=1.2,
         )
         shown += [v for v in (*lo, *hi, *y) if np.isfinite(v)]
     ax.axhline(0.5, color="grey", ls="--", lw=0.8)
@@ -227,8 +247,10 @@ def metric_rows(
     return rows
 
 
-def _has(rows: list[dict[str, Any]], model: str) -> bool:
-    return model == "candidate" or any(f"{model}_roc_auc" in r for r in rows)
+def _others(rows: list[dict[str, Any]]) -> list[str]:
+    """The models other than the candidate that slice rows score (`<model>_roc_auc`), in order."""
+    seen = [k[: -len("_roc_auc")] for r in rows for k in r if k.endswith("_roc_auc")]
+    return list(dict.fromkeys(seen))
 
 
 def render(
@@ -245,9 +267,24 @@ def render(
     calibration: dict[str, Any] | None = None,
     provenance: list[tuple[str, str]] | None = None,
     intervals: dict[str, Any] | None = None,
+    *,
+    baselines: dict[str, dict[str, Any]] | None = None,
+    rules: list[dict[str, Any]] | None = None,
 ) -> str:
     """The report; `intervals` is metrics.report_intervals' output (the candidate's and the
-    deltas' bootstrap intervals), `provenance` the header's (what, value) rows."""
+    deltas' bootstrap intervals), `provenance` the header's (what, value) rows, `baselines`
+    {name: Fitted.summary()} and `rules` metrics.check_rules' rows. `baseline`, one baseline's
+    metrics, is the older single-baseline form (shown as "baseline")."""
+    others: dict[str, dict[str, Any] | None] = {"champion": champion}
+    headers = {"champion": f"champion {champion_version}"}
+    if baseline is not None:
+        others["baseline"] = baseline
+        headers["baseline"] = "baseline"
+    for name, summary in (baselines or {}).items():
+        if summary["metrics"] is not None:
+            others[key(name)] = summary["metrics"]
+            headers[key(name)] = f"baseline {name}"
+    shown = [k for k, v in others.items() if v is not None]
     return html.render(
         "components.evaluate",
         "report.html.j2",
@@ -259,11 +296,14 @@ def render(
         reasons=reasons,
         plots=plot_list,
         dataset=dataset,
-        baseline=baseline,
+        headers=[headers[k] for k in shown],
+        baselines=baselines or {},
+        rules=rules or [],
         slices=slices or {},
+        slice_models={n: [(k, title(k)) for k in _others(r)] for n, r in (slices or {}).items()},
         calibration=calibration,
         metric_names=METRIC_NAMES,
-        rows=metric_rows(candidate, {"champion": champion, "baseline": baseline}, intervals),
+        rows=metric_rows(candidate, others, intervals),
         provenance=provenance or [],
         resamples=m.BOOTSTRAP_RESAMPLES,
     )

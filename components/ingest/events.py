@@ -19,12 +19,18 @@ VALID, DEAD_LETTER, LATE = "valid", "dead_letter", "late"
 class StreamSettings(Strict):
     """The `ingest.stream` section of a pipeline config."""
 
-    event_time_field: str = "event_time"  # RFC 3339 text, or epoch milliseconds
+    # The field holding each event's time: RFC 3339 text, or epoch milliseconds.
+    event_time_field: str = "event_time"
+    # The event-time windows the stream is cut into.
     window: Literal["hourly", "daily"] = "hourly"
+    # How long after a window's end its late events are still accepted.
     allowed_lateness_seconds: Annotated[int, Field(ge=0)] = 3600
+    # How far behind the newest event time an event may arrive and still count as on time.
     max_out_of_order_seconds: Annotated[int, Field(ge=0)] = 300
-    idle_seconds: Annotated[float, Field(gt=0)] = 5.0  # stop pulling after this long idle
-    max_messages: Annotated[int, Field(gt=0)] = 1_000_000  # a micro-batch never holds more
+    # Stop pulling after this long without a message.
+    idle_seconds: Annotated[float, Field(gt=0)] = 5.0
+    # A micro-batch never holds more messages than this.
+    max_messages: Annotated[int, Field(gt=0)] = 1_000_000
 
 
 @dataclass(frozen=True)

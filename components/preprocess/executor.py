@@ -1,5 +1,7 @@
-"""The preprocess executor: read the raw snapshot's files as ingest listed them, run the Beam job
-(components.preprocess.pipeline), reconcile the counts and publish the records folder whole."""
+"""The preprocess executor: read the raw snapshot's files as ingest listed them, infer the schema
+when the config asks (components.preprocess.infer), run the Beam job
+(components.preprocess.pipeline), reconcile the counts and publish the records folder whole,
+with the schema it validated against."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from components.common.beam_options import pipeline_options
 from components.common.config import load_section
 from components.common.errors import InputDataError, ReconciliationError
 from components.common.records import CsvOptions, header_columns
+from components.preprocess import infer
 from components.preprocess.schema import PreprocessConfig
 
 log = logging.getLogger(__name__)
@@ -41,13 +44,17 @@ def run(raw_dir: str, config_uri: str, output: Path, beam_args: list[str]) -> di
     manifest: RawManifest = fs.read_json(Raw.manifest(raw_dir))
     files = [(Raw.data_file(raw_dir, f["name"]), f["format"]) for f in manifest["files"]]
     csv_options = CsvOptions.from_dict(manifest.get("csv"))  # as ingest read them
+    columns, rows = (
+        infer.sample(files, csv_options, config.infer_rows) if config.inferred else ([], [])
+    )
+    config, schema = infer.resolve(config, columns, rows, f"{config_uri} on {raw_dir}")
     for uri, fmt in files:
-        columns = header_columns(uri, fmt, csv_options)
-        missing = [c for c in config.required_columns if columns is not None and c not in columns]
+        header = header_columns(uri, fmt, csv_options)
+        missing = [c for c in config.required_columns if header is not None and c not in header]
         if missing:
             raise InputDataError(
                 f"{uri}: missing required column(s) {missing}; "
-                f"the header has {columns}; fix the data or the schema"
+                f"the header has {header}; fix the data or the schema"
             )
 
     options = pipeline_options(beam_args)
@@ -87,6 +94,7 @@ def run(raw_dir: str, config_uri: str, output: Path, beam_args: list[str]) -> di
         (stage / Records.NEAR_DUPLICATES_DIR).mkdir(exist_ok=True)
         (stage / Records.RECORDS_DIR).mkdir(exist_ok=True)
         fs.write_json_atomic(stage / Records.STATS, stats)
+        fs.write_json_atomic(stage / Records.SCHEMA, schema)
     progress.report(
         f"{stats['rows_out']} of {stats['rows_in']} rows kept ({stats['dead_letter']} dead "
         f"letter, {stats['filtered']} filtered, "

@@ -120,15 +120,16 @@ class _ValidateDoFn(beam.DoFn):
             yield pvalue.TaggedOutput(FILTERED, rule)
             return
         label_spec = self._config.label
-        label_value = record[label_spec.field]
-        if label_value not in label_spec.mapping:
+        label_value = record.get(label_spec.field)
+        label = label_spec.label_of(label_value)
+        if label is None:
             reason = (
                 f"field '{label_spec.field}': {label_value!r} has no label; "
-                f"mapped values are {sorted(label_spec.mapping)}"
+                f"expected {label_spec.described()}"
             )
             yield pvalue.TaggedOutput(DEAD_LETTER, dead_letter(source, raw, reason, "label"))
             return
-        record["label"] = label_spec.mapping[label_value]
+        record["label"] = label
         if self._config.normalize_nfkc:
             record = normalize(record, self._config.normalize_nfkc)
         if self._config.record_id:
@@ -450,7 +451,7 @@ def build(
     if config.profiles:
         profiled = profiled | "JoinProfiles" >> JoinProfiles(config.profiles)
 
-    keep = config.keep_fields + config.profile_fields if config.keep_fields else []
+    keep = config.kept_fields + config.profile_fields
     written = profiled | "SerializeLines" >> SerializeLines(keep, config.record_id)
     _ = written[VALID] | "WriteRecords" >> beam.io.WriteToText(
         out_prefix, file_name_suffix=".jsonl"

@@ -20,7 +20,12 @@ class Guardrails(Strict):
         description="roll back when the challenger's error rate is above this with confidence "
         "(the lower end of its Wilson interval at `confidence`)",
     )
-    confidence: float = Field(default=0.99, gt=0.5, lt=1)
+    confidence: float = Field(
+        default=0.99,
+        gt=0.5,
+        lt=1,
+        description="confidence of the error-rate guardrail's Wilson interval",
+    )
     max_p99_latency_ms: float = Field(
         default=100.0,
         gt=0,
@@ -41,7 +46,12 @@ class Guardrails(Strict):
         description="a request slower than this is slow; default: the champion's "
         "`latency_quantile` plus `latency_slack_ms`, from this readout's champion requests",
     )
-    latency_quantile: float = Field(default=0.95, gt=0.5, lt=1)
+    latency_quantile: float = Field(
+        default=0.95,
+        gt=0.5,
+        lt=1,
+        description="the champion's latency quantile a slow request is measured against",
+    )
     latency_slack_ms: float = Field(
         default=10.0,
         ge=0,
@@ -88,9 +98,19 @@ class ABTestConfig(Strict):
     the first `min_units` units of each arm promotes (p < alpha) or rolls back."""
 
     metric: str = Field(default="outcome rate", description="what an outcome means, for reports")
-    join_on: Literal["request_id", "unit_id"] = "request_id"
-    alpha: float = Field(default=0.05, gt=0, lt=0.5)
-    power: float = Field(default=0.8, gt=0.5, lt=1)
+    join_on: Literal["request_id", "unit_id"] = Field(
+        default="request_id",
+        description="the key that joins outcome events to served requests",
+    )
+    alpha: float = Field(
+        default=0.05, gt=0, lt=0.5, description="false-positive rate of the final one-sided test"
+    )
+    power: float = Field(
+        default=0.8,
+        gt=0.5,
+        lt=1,
+        description="chance to detect a lift of min_detectable_effect; sets the sample size",
+    )
     baseline_rate: float = Field(
         gt=0, lt=1, description="the champion's expected outcome rate (from earlier readouts)"
     )
@@ -98,7 +118,7 @@ class ABTestConfig(Strict):
         gt=0, lt=1, description="the smallest absolute lift worth detecting"
     )
     bucket_minutes: int = Field(default=60, ge=1, description="time step of the dashboard plots")
-    guardrails: Guardrails = Guardrails()
+    guardrails: Guardrails = Field(default=Guardrails(), description=Guardrails.__doc__)
 
     @model_validator(mode="after")
     def _effect_fits(self) -> ABTestConfig:

@@ -297,6 +297,9 @@ class Router:
                     "status": outcome,
                     "challenger": state.challenger.version if state.challenger else None,
                     "predictions": body.get("predictions"),
+                    # The inputs of an answered request (validated above, within the body
+                    # limit), for the monitor's input drift; a rejected body is not logged.
+                    "instances": instances if outcome == "ok" else None,
                     "latency_ms": round(latency_ms, 3),
                 },
                 at,

@@ -21,8 +21,9 @@ from components.train.tfjob import TFJobSettings
 
 
 def load_config(config_uri: str, sets: Sequence[str], epochs: int | None) -> TrainConfig:
-    """The `train` section with `sets` (PATH=VALUE, a YAML value each) and `epochs` applied."""
-    cfg = load_section(config_uri, "train", TrainConfig)
+    """The `train` section with `sets` (PATH=VALUE, a YAML value each) and `epochs` applied; a
+    config without one trains with every default (inputs from the dataset's kinds)."""
+    cfg = load_section(config_uri, "train", TrainConfig, optional=True)
     overrides: dict[str, object] = {}
     for item in sets:
         path, sep, value = item.partition("=")

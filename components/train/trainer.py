@@ -22,7 +22,13 @@ from components.common.tfdata import (
     split_files,
     with_data_sharding,
 )
-from components.train.config import SamplerConfig, TrainConfig
+from components.train.config import (
+    CategoricalInput,
+    NumericInput,
+    SamplerConfig,
+    TextInput,
+    TrainConfig,
+)
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +186,64 @@ def _completed_epochs(checkpoint_dir: str) -> int:
         return 0
 
 
+def monitor_mode(monitor: str) -> str:
+    """Whether early stopping's `monitor` is better higher (max) or lower (min): a loss (and an
+    error) is minimised, AUC, accuracy and the rest maximised."""
+    name = monitor.lower()
+    return "min" if name.endswith("loss") or "error" in name else "max"
+
+
+def best_epoch(hist: Mapping[str, list[float]], monitor: str) -> dict[str, Any]:
+    """The metrics of the epoch best by `monitor` (the first of equals, the epoch early
+    stopping restores) and its 1-based `best_epoch`; the last epoch's when it was not logged."""
+    if not hist or not any(hist.values()):
+        return {}
+    if monitor not in hist or not hist[monitor]:
+        return {k: v[-1] for k, v in hist.items() if v}
+    series = hist[monitor]
+    pick = min if monitor_mode(monitor) == "min" else max
+    idx = series.index(pick(series))
+    return {k: v[idx] for k, v in hist.items() if len(v) > idx} | {"best_epoch": idx + 1}
+
+
+def resolve_inputs(dataset_dir: str, cfg: TrainConfig) -> TrainConfig:
+    """`cfg` with its inputs (when omitted: from the dataset's kinds) and its head's defaults
+    resolved, logged in one line; the exported train_config.json records the result."""
+    from components.common import features
+
+    if cfg.inputs is None:
+        kinds = features.model_inputs(dataset_dir, exclude=(cfg.label,))
+        types = feature_types(dataset_dir, list(kinds))
+    else:
+        kinds = {}
+        types = {}
+    stats = _train_stats(dataset_dir)["train"]["features"]
+    try:
+        resolved, skipped = cfg.with_default_inputs(kinds, types, stats)
+    except ValueError as err:
+        raise InputDataError(f"{dataset_dir}: {err}") from err
+    for note in skipped:
+        log.warning("input left out: %s", note)
+    log.info(
+        "inputs%s: %s; head %s %s",
+        "" if cfg.inputs is not None else " (from the dataset kinds)",
+        ", ".join(_describe(i) for i in resolved.input_specs()),
+        resolved.head.kind,
+        resolved.head.hidden_units,
+    )
+    return resolved
+
+
+def _describe(spec: TextInput | CategoricalInput | NumericInput) -> str:
+    if isinstance(spec, TextInput):
+        return f"{spec.name} text/" + "+".join(
+            getattr(e, "mode", e.kind) if e.kind == "ngram_bag" else e.kind for e in spec.encoders()
+        )
+    if isinstance(spec, CategoricalInput):
+        return f"{spec.name} categorical/{spec.embedding_dim}"
+    return f"{spec.name} numeric/{spec.transform}"
+
+
 def train(
     dataset_dir: str,
     cfg: TrainConfig,
@@ -188,7 +252,11 @@ def train(
 ) -> dict:
     """Fit the model of `cfg` on the dataset's train split (validated on eval) and publish it
     to `output`; the best epoch's metrics. `output=None` trains without exporting (a search
-    trial)."""
+    trial). `family: gbt` hands the work to components/train/trees.py."""
+    if cfg.family == "gbt":
+        from components.train import trees
+
+        return dict(trees.train_gbt(dataset_dir, cfg, output))
     import keras
     import tensorflow as tf
 
@@ -203,7 +271,8 @@ def train(
         checkpoint_dir = fs.join(checkpoint_dir, f"{task['type']}-{task['index']}")
     keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()  # same seed, same model (on one machine)
-    types = feature_types(dataset_dir, [i.name for i in cfg.inputs])
+    cfg = resolve_inputs(dataset_dir, cfg)
+    types = feature_types(dataset_dir, [i.name for i in cfg.input_specs()])
     stats = _train_stats(dataset_dir)
     train_info = stats["train"]
     examples = int(train_info["examples"])
@@ -265,9 +334,7 @@ def train(
     if cfg.early_stopping:
         stopper = keras.callbacks.EarlyStopping(
             monitor=cfg.early_stopping.monitor,
-            mode="max"
-            if "auc" in cfg.early_stopping.monitor or "acc" in cfg.early_stopping.monitor
-            else "min",
+            mode=monitor_mode(cfg.early_stopping.monitor),
             patience=cfg.early_stopping.patience,
             restore_best_weights=True,
         )
@@ -294,11 +361,8 @@ def train(
         )
     hist = {k: [round(float(v), 6) for v in vals] for k, vals in history.history.items()}
     hist.pop("learning_rate", None)
-    best = {k: v[-1] for k, v in hist.items()}
-    if cfg.early_stopping and cfg.early_stopping.monitor in hist:
-        series = hist[cfg.early_stopping.monitor]
-        idx = series.index(max(series))
-        best = {k: v[idx] for k, v in hist.items()} | {"best_epoch": idx + 1}
+    # The epoch early stopping restored (best by its monitor, min for a loss), else the last.
+    best = best_epoch(hist, cfg.early_stopping.monitor if cfg.early_stopping else "")
 
     if output is None:
         return best

@@ -62,7 +62,8 @@ def test_cli_writes_kfp_outputs(tmp_path: Path, trained_model: Path, built_datas
         "--dataset",
         built_dataset,
         "--config",
-        small_config(tmp_path),
+        # The tiny model is not asked to beat TF-IDF (reviews.yaml's rule); the champion rule stays.
+        small_config(tmp_path, evaluate={"bless": [{"against": "champion", "margin": -0.01}]}),
         "--registry-root",
         tmp_path / "registry",
         "--metrics",
@@ -91,10 +92,14 @@ def test_cli_writes_kfp_outputs(tmp_path: Path, trained_model: Path, built_datas
     assert "Slices by text length" in html and metrics["slices"]["text length"]
     assert 0 <= metrics["ece"] <= 1 and 0 <= metrics["brier"] <= 1
     # The TF-IDF + logistic regression baseline, fit on the train split in the same step, is
-    # reported beside the model: in the metrics, the KFP metadata and the report.
-    assert 0.5 < metrics["baseline_roc_auc"] <= 1
-    assert meta["metadata"]["baseline_roc_auc"] == metrics["baseline_roc_auc"]
-    assert "baseline (logistic regression)" in html
+    # reported beside the model: in the metrics, the KFP metadata and the report, overall and
+    # per slice, with its fit time.
+    assert 0.5 < metrics["baseline_tfidf_roc_auc"] == metrics["baseline_roc_auc"] <= 1
+    assert meta["metadata"]["baseline_tfidf_roc_auc"] == metrics["baseline_tfidf_roc_auc"]
+    assert metrics["baselines"]["tfidf"]["fit_seconds"] == metrics["baseline_tfidf_fit_seconds"] > 0
+    assert all("baseline_tfidf_roc_auc" in row for row in metrics["slices"]["text length"])
+    assert "<th>baseline tfidf</th>" in html and "TF-IDF n-grams + logistic regression" in html
+    assert "no serving champion: rule {against: champion" in html
 
 
 def test_baseline_learns_from_the_train_split() -> None:
@@ -106,7 +111,7 @@ def test_baseline_learns_from_the_train_split() -> None:
     train = [b"great film", b"superb acting", b"awful plot", b"dull and awful"] * 5
     labels = np.array([1, 1, 0, 0] * 5)
     scores = fit_and_score(
-        TfidfBaseline(min_df=1),
+        TfidfBaseline(feature="text", min_df=1),
         {"text": train},
         labels,
         {"text": [b"great superb", b"awful dull"]},
@@ -118,13 +123,13 @@ def test_onehot_baseline_reads_categorical_and_numeric_columns() -> None:
     """One-hot categories (an unseen one ignored) and standardised numbers (NaN imputed)."""
     import numpy as np
 
-    from components.evaluate.baseline import OneHotBaseline, fit_and_score
+    from components.evaluate.baseline import LogregBaseline, fit_and_score
 
     rng = np.random.default_rng(0)
     colour = rng.choice(["red", "blue"], 400)
     size = rng.normal(size=400)
     labels = ((colour == "red") & (size > 0)).astype(int)
-    cfg = OneHotBaseline(kind="onehot_logreg", categorical=["colour"], numeric=["size"])
+    cfg = LogregBaseline(categorical=["colour"], numeric=["size"])
     test = {
         "colour": np.array(["red", "blue", "green", "red"], dtype=object),
         "size": np.array([2.0, 2.0, 0.0, float("nan")]),

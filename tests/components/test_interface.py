@@ -67,7 +67,8 @@ def test_compiled_args_are_the_cli_flags(step: str) -> None:
         if match:
             passed[match.group(3)] = flag
             param = declared.param(match.group(3))
-            value = "3" if param.type is int else "" if param.name == "beam_options" else "v"
+            numeric = param.type in (int, float)
+            value = "3" if numeric else "" if param.name == "beam_options" else "v"
         sample += [flag, value]
     parsed = _main(step).parse_args(sample)
     namespace = parsed[0] if isinstance(parsed, tuple) else parsed

@@ -33,7 +33,7 @@ from tests.conftest import REPO, run_cli
 
 MODEL = "reviews-sentiment"
 BLESSED = {"roc_auc": 0.9, "blessing": {"blessed": True, "reasons": ["test"]}}
-GATE = EvaluateConfig(floors={"roc_auc": 0.0}, max_regression={"roc_auc": 1.0})
+GATE = EvaluateConfig(floors={"roc_auc": 0.0}, max_regression={"roc_auc": 1.0}, baselines=[])
 
 # Trains the models named on the command line (name:seed:data_seed) into <out>/<name>/ as the
 # train step leaves them (saved_model/), writes a tiny dataset (test split, schema.json) into

@@ -111,7 +111,7 @@ def argo_objects() -> list[dict[str, Any]]:
 def test_argo_objects_fit_heras_models_strictly() -> None:
     objects = argo_objects()
     assert (
-        sorted(o["kind"] for o in objects).count("WorkflowTemplate") == 10
+        sorted(o["kind"] for o in objects).count("WorkflowTemplate") == 11
     )  # train twice: on the GPU and its TFJob launcher
     for obj in objects:
         strict(obj)  # raises on any field the models (Argo's schema) do not know
@@ -190,6 +190,7 @@ def test_production_defaults_on_every_template() -> None:
         "build-dataset",
         "train",
         "train-2",  # train's TFJob launcher (train_workers > 1)
+        "monitor",
         "evaluate",
         "deploy",
         "record",
