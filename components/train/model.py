@@ -391,7 +391,12 @@ def build_model(
     terms = list(weight_terms)
     if dense_terms:
         x = _concat(dense_terms, "linear_features")
-        terms.append(keras.layers.Dense(1, use_bias=False, kernel_regularizer=l2, name="linear")(x))
+        # Zeros, as the one-hot weights and TF's linear estimators start: a random start would
+        # be a random linear ranking that a short fit does not undo.
+        linear = keras.layers.Dense(
+            1, use_bias=False, kernel_initializer="zeros", kernel_regularizer=l2, name="linear"
+        )
+        terms.append(linear(x))
     if deep and encoded:
         x = _concat(encoded, "features")
         for i, units in enumerate(head.hidden_units):

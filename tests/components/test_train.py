@@ -201,7 +201,7 @@ def test_missing_dataset_is_a_clear_error(tmp_path: Path) -> None:
         tmp_path / "m",
     )
     assert result.returncode == 2
-    assert "no schema.json; run the dataset step first" in result.stderr
+    assert f"{tmp_path}: no stats.json; run the dataset step first" in result.stderr
 
 
 @pytest.mark.integration
