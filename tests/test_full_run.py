@@ -56,8 +56,7 @@ def test_full_corpus_run(tmp_path: Path) -> None:
     # The model at least matches the TF-IDF + logistic regression baseline fit in the same
     # step on the same split.
     assert 0.80 <= metrics["baseline_roc_auc"] <= 1, metrics
-    assert metrics["roc_auc"] >= metrics["baseline_roc_auc"], metrics  # logreg, listed first
-    assert metrics["baseline_gbt_roc_auc"] is not None, metrics  # reported beside it
+    assert metrics["roc_auc"] >= metrics["baseline_roc_auc"], metrics
     assert metrics["slices"]["text length"] and 0 <= metrics["ece"] <= 1
     assert metrics["blessing"]["blessed"] is True
     champion = Registry(str(registry), "reviews-sentiment").champion()
