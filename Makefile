@@ -6,7 +6,7 @@ UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
 CHECKOV := $(VENV)/checkov/bin/checkov
 
-.PHONY: help venv tools engine-lint compile demo demo-argo demo-challenger demo-ab serve bench-serve test test-slow test-containers images publish-images e2e-containers lint infra-check format golden bench bench-data bench-train lock clean
+.PHONY: help venv tools engine-lint compile demo demo-argo demo-challenger demo-ab demo-drift serve bench-serve test test-slow test-containers images publish-images e2e-containers lint infra-check format golden bench bench-data bench-train bench-reviews lock clean
 
 help:
 	@echo "make demo      set up .venv, compile the pipelines, run the retraining DAG locally"
@@ -19,8 +19,10 @@ help:
 	@echo "make bench     bench/e2e.py: per-step wall time and rows/s of a local run (JSON)"
 	@echo "make bench-data bench/data.py: Beam preprocess and TFRecords vs plain baselines (JSON)"
 	@echo "make bench-train bench/train.py: training fed from TFRecords vs in-memory (JSON)"
+	@echo "make bench-reviews bench/reviews.py: one retrain run; reviews model vs TF-IDF baseline (JSON)"
 	@echo "make demo-challenger  a challenger for demo-ab: the retraining DAG with another seed"
 	@echo "make demo-ab   replay held-out reviews through the A/B router until the readout decides"
+	@echo "make demo-drift drifting traffic; the hourly monitor triggers a retrain (needs make demo)"
 	@echo "make serve     the local A/B model server on 127.0.0.1:8080"
 	@echo "make bench-serve bench/serve.py: server and router latency on loopback (JSON)"
 	@echo "make images    build the image family (needs a Docker engine; see README)"
@@ -73,6 +75,12 @@ demo-ab: venv
 	  --registry-root $(LOCAL_REGISTRY_ROOT) --log-root "$$out/logs" \
 	  --dataset "$$(ls -d runs/retrain-*/build-dataset/dataset | tail -1)" \
 	  --output "$$out" --units-per-round 2000 --seed 0
+
+# Continuous training on a copy of the local registry: needs a champion (`make demo`). Replays the
+# last run's test split through the A/B router for 8 simulated hours, reviews three times as long
+# from hour 5; the monitoring DAG runs hourly and its trigger starts the retraining DAG.
+demo-drift: compile
+	$(PY) scripts/demo_drift.py --registry-root $(LOCAL_REGISTRY_ROOT)
 
 serve: venv
 	$(PY) -m components.serve --registry-root $(LOCAL_REGISTRY_ROOT) \
@@ -155,6 +163,9 @@ bench-data: venv
 bench-train: venv
 	$(PY) bench/train.py
 
+bench-reviews: venv
+	$(PY) bench/reviews.py
+
 bench-serve: venv
 	$(PY) bench/serve.py
 
@@ -166,4 +177,4 @@ lock: venv
 	  --generate-hashes -c requirements/dev.lock -o requirements/$$f.lock -q; done
 
 clean:
-	rm -rf runs local-gcs serving-logs ab-runs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf runs local-gcs serving-logs ab-runs drift-runs .pytest_cache .mypy_cache .ruff_cache

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from components.common.procs import alive
 from pipelines import catalog, ir, platform
 from pipelines.local.containers import BUILT
 
@@ -50,6 +52,13 @@ def _runner(args: argparse.Namespace, run_dir: Path) -> Any:
     from pipelines.local.cache import Reuse, StepCache
 
     params = args.resumed_arguments if args.resume else _params(args.param)
+    params = {**catalog.engine_defaults(args.name or "", "local"), **params}
+    # For the steps that start runs of their own (the monitor's trigger): where this run's
+    # folder and bucket stand-in are (pipelines/local/process.step_env passes the environment).
+    os.environ["RETRAIN_PIPELINES_RUNS_DIR"] = str(run_dir.parent.resolve())
+    os.environ["RETRAIN_PIPELINES_ENGINE"] = args.engine
+    os.environ["RETRAIN_PIPELINES_LOCAL_GCS"] = str(Path(args.local_gcs).resolve())
+    os.environ["RETRAIN_PIPELINES_CWD"] = str(Path.cwd())
     # Resuming, the run's finished tasks are reused; the step cache lives beside its runs.
     reuse = Reuse(StepCache(run_dir.parent, Path.cwd(), read=not args.no_cache), args.finished)
     local_gcs = None if args.real_gcs else Path(args.local_gcs)
@@ -137,7 +146,7 @@ def _resuming(args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
     status = record.get("status")
     if status == "succeeded":
         raise ir.IRError(f"--resume {args.resume}: the run succeeded; there is nothing to resume")
-    if status == "running" and _alive(record.get("pid")) and record.get("pid") != os.getpid():
+    if status == "running" and alive(record.get("pid")) and record.get("pid") != os.getpid():
         raise ir.IRError(
             f"--resume {args.resume}: the run is still running (pid {record['pid']}); "
             "wait for it or stop it first"
@@ -153,20 +162,6 @@ def _resuming(args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
     finished = {k: r for k, r in read_results(record).items() if r.ok and r.log}
     args.finished = finished
     return run_dir, record
-
-
-def _alive(pid: Any) -> bool:
-    import os
-
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _exists(path: Path) -> None:
@@ -221,11 +216,12 @@ def _run(args: argparse.Namespace) -> int:
         )
 
     runner.on_result = progress
+    t0 = time.monotonic()
+    progress()  # "running" from the start, with this pid: a trigger or backfill sees it in flight
     print(
         f"run {run_dir} ({manifest}, {args.engine} engine); "
         f"parameters: {json.dumps(runner.arguments)}"
     )
-    t0 = time.monotonic()
     status, failure, stopped = "failed", None, None
     try:
         with process.cancel_on_signals():
@@ -302,6 +298,8 @@ def _backfill(args: argparse.Namespace) -> int:
             else catalog.kfp_parameters(catalog.kfp_manifest(args.name))
         )
         catalog.typed_params(args.param, declared, where)
+        if catalog.REASON in declared and catalog.REASON not in catalog.parse_params(args.param):
+            args.param.append(f"{catalog.REASON}={catalog.REASON_BACKFILL}")  # in its record
     except (bf.BackfillError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -377,6 +375,53 @@ def _preflight(args: argparse.Namespace) -> int:
         platform.load(args.platform), preflight.real_kubectl(args.context)
     )
     return preflight.report(checks)
+
+
+def _trigger(args: argparse.Namespace) -> int:
+    """`trigger retrain --reason new-data --detail P`: the trigger step's CLI (the rule, then a
+    detached local run), as the monitoring DAG runs it, with this runs folder."""
+    import subprocess
+
+    from pipelines.local.results import utc_stamp
+
+    runs_dir = Path(args.runs_dir).resolve()
+    out = runs_dir / ".triggers" / f"{args.reason}-{utc_stamp()}-{os.getpid()}"
+    try:
+        params = catalog.parse_params(args.param)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    cmd = [sys.executable, "-m", "components.trigger", "--target", "local", "--output", str(out)]
+    cmd += ["--kind", args.reason, "--detail", args.detail, "--window-end", args.at]
+    cmd += ["--cooldown-hours", str(args.cooldown_hours)]
+    cmd += ["--retrain-parameters", json.dumps(params)]
+    env = {
+        **os.environ,
+        "RETRAIN_PIPELINES_RUNS_DIR": str(runs_dir),
+        "RETRAIN_PIPELINES_ENGINE": args.engine,
+        "RETRAIN_PIPELINES_LOCAL_GCS": str(Path(args.local_gcs).resolve()),
+        "RETRAIN_PIPELINES_CWD": str(Path.cwd()),
+    }
+    done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, check=False)
+    if done.returncode != 0:
+        return done.returncode  # the step said why on stderr
+    record = json.loads((out / "trigger.json").read_text())
+    if not record["fired"]:
+        print(f"no retrain: {record['why']} (decision: {out / 'trigger.json'})")
+        return 0
+    started = record["started"]
+    print(f"retrain started for {record['reason']}: run {runs_dir / started['run']}")
+    print(f"  log: {started['log']}")
+    if not args.wait:
+        return 0
+    record_file = runs_dir / started["run"] / "run.json"
+    while True:
+        status = json.loads(record_file.read_text()).get("status")
+        if status != "running" or not alive(started["pid"]):
+            break
+        time.sleep(2)
+    print(f"retrain {started['run']}: {status}")
+    return 0 if status == "succeeded" else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -492,6 +537,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--platform", type=Path, default=platform.DEFAULT_PLATFORM)
     b.add_argument("--dry-run", action="store_true", help="print the plan and commands only")
     b.set_defaults(func=_backfill)
+    t = sub.add_parser(
+        "trigger",
+        help="start a retrain locally for a new data partition (or a verdict), under the "
+        "trigger's rule: one in flight, one per partition, the cooldown for verdicts",
+        description="The local half of the retraining triggers (components/trigger): what the "
+        "monitoring DAG's trigger step does for a verdict, and what Argo Events' Sensor does "
+        "for a new partition on a cluster. Call it from whatever sees the partition land.",
+    )
+    t.add_argument("name", choices=("retrain",))
+    t.add_argument("--reason", required=True, choices=("new-data", "drift", "decay"))
+    t.add_argument("--detail", default="", help="e.g. the partition (local-gcs/b/dt=2026-12-01)")
+    t.add_argument("--at", default="", metavar="RFC3339", help="decide as of (default: now)")
+    t.add_argument("--cooldown-hours", type=float, default=24.0, help="verdicts (default 24)")
+    t.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+    t.add_argument("--runs-dir", default="runs", help="local run folders (default: runs)")
+    t.add_argument("--engine", choices=("kfp", "argo"), default="kfp", help="which file runs")
+    t.add_argument("--local-gcs", default="local-gcs", help="the stand-in of the buckets")
+    t.add_argument("--wait", action="store_true", help="wait for the retrain to finish")
+    t.set_defaults(func=_trigger)
     n = sub.add_parser(
         "runs", help="list or compare recorded runs (run folders and MLflow tracking)"
     )

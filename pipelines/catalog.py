@@ -44,10 +44,41 @@ SCHEDULES = {
     "monitor": Schedule("0 * * * *", "Etc/UTC"),
 }
 
+# The pipeline parameter that says why a run started, recorded with it and shown by `runs`:
+# manual by default, schedule for the CronWorkflow and the KFP recurring run, backfill, or the
+# trigger's reason ("drift: ...", "decay: ...", "new-data: ...").
+REASON = "reason"
+REASON_SCHEDULE = "schedule"
+REASON_BACKFILL = "backfill"
+
+# Parameter defaults that depend on where a pipeline runs, over the DAG's own (KFP's): the Argo
+# compile writes them into the Workflow and the CronWorkflow, the local runner uses them unless
+# a -p gives the parameter.
+ENGINE_DEFAULTS: dict[str, dict[str, dict[str, str]]] = {
+    "monitor": {"argo": {"trigger": "argo-events"}, "local": {"trigger": "local"}},
+}
+
+
+def engine_defaults(pipeline: str, engine: str) -> dict[str, str]:
+    return dict(ENGINE_DEFAULTS.get(pipeline, {}).get(engine, {}))
+
+
 # The label on every object the compile writes, and the images' non-root user
 # (images/base.Dockerfile) that every pod and local container runs as.
 PART_OF = {"app.kubernetes.io/part-of": "retrain-pipelines"}
 IMAGE_UID = 10001
+
+
+def restricted_container() -> dict[str, object]:
+    """The container securityContext of every pod the compile writes (PodSecurity `restricted`,
+    with a read-only root filesystem: each pod mounts an emptyDir at /tmp)."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "privileged": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+    }
 
 
 def load(name: str, platform: Platform) -> Any:

@@ -10,14 +10,19 @@ backends; nothing here reads the environment.
 from typing import Any
 
 from components.monitor import component as monitor_c
+from components.trigger import component as trigger_c
 from pipelines.platform import Platform
 from pipelines.tasks import sized, step
+
+# The webhook of the retrain-triggers EventSource (manifests/argo/retrain-triggers.yaml), in the
+# namespace the monitor runs in.
+TRIGGER_URL = "http://retrain-triggers-eventsource-svc:12000/retrain"
 
 
 def build(platform: Platform) -> Any:
     from kfp import dsl
 
-    monitor = step(monitor_c, platform)
+    monitor, start_retrain = step(monitor_c, platform), step(trigger_c, platform)
     logs = f"{platform.bucket('artifacts')}/serving-logs/reviews-sentiment"
 
     @dsl.pipeline(
@@ -33,6 +38,10 @@ def build(platform: Platform) -> Any:
         window_hours: float = 1.0,
         beam_options: str = "",
         tracking_uri: str = "",
+        trigger: str = "kfp",
+        trigger_url: str = TRIGGER_URL,
+        kfp_host: str = "",
+        retrain_parameters: str = "{}",
     ):
         result = monitor(
             requests=requests,
@@ -46,5 +55,22 @@ def build(platform: Platform) -> Any:
         )
         sized(result.set_display_name("monitor"), cpu=("1", "2"), memory=("2G", "4G"))
         result.set_caching_options(False)  # the logs grow between runs
+
+        # Drift or decay: a retrain, unless one is in flight or one started for a verdict in
+        # the cooldown (components/trigger/rule.py). Where it starts is the engine's: a KFP run,
+        # the Argo Events Sensor (the Argo compile sets trigger=argo-events), the local runner
+        # (which sets trigger=local).
+        with dsl.If(result.outputs["verdict"] != "ok", name="not-ok"):
+            started = start_retrain(
+                monitor=result.outputs["monitor"],
+                config=config,
+                registry_root=registry_root,
+                trigger=trigger,
+                trigger_url=trigger_url,
+                kfp_host=kfp_host,
+                retrain_parameters=retrain_parameters,
+            )
+            sized(started.set_display_name("trigger"), cpu=("100m", "500m"), memory=("256M", "1G"))
+            started.set_caching_options(False)
 
     return monitor_pipeline

@@ -70,6 +70,7 @@ def build(platform: Platform) -> Any:
         tracking_uri: str = "",
         run_url: str = "",
         train_workers: int = 1,
+        reason: str = "manual",
     ):
         # The data window ends at the run's scheduled time: a retry or a late start of the same
         # scheduled run reads the same days (data_uri then names partitions, e.g. dt={date}).
@@ -141,6 +142,7 @@ def build(platform: Platform) -> Any:
             tracking_uri=tracking_uri,
             run_url=run_url,
             images=images,
+            reason=reason,
         )
         sized(recorded.set_display_name("record"), cpu=("250m", "1"), memory=("1G", "2G"))
         recorded.set_caching_options(False)

@@ -117,6 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         params = typed_params(args.pipeline, args.param)
     except (ValueError, ir.IRError) as err:
         parser.error(str(err))
+    pipeline_params = catalog.kfp_parameters(catalog.kfp_manifest(args.pipeline))
+    if args.command == "schedule" and catalog.REASON in pipeline_params:
+        params.setdefault(catalog.REASON, catalog.REASON_SCHEDULE)  # recorded with each run
     for line in plan(args, params):
         print(("would " if args.dry_run else "") + line)
     if args.dry_run:

@@ -1,7 +1,10 @@
 """Acceptance: the compiled retraining DAG, run locally on the full review corpus.
 
-Marked slow (about 6 minutes on 2 cores): `make test-slow`, and CI runs it. Wall time is measured
-by bench/e2e.py, not asserted here.
+Marked slow (about 3 minutes on 2 cores): `make test-slow`, and CI runs it. Wall time is measured
+by bench/e2e.py, not asserted here; the train step's training seconds against the seconds the
+evaluate step takes to fit the TF-IDF baseline, both from the run's own metrics, are (a ratio
+of two measurements of the same run, so a busy machine slows both), and bench/reviews.py prints
+them.
 """
 
 from __future__ import annotations
@@ -12,7 +15,13 @@ from pathlib import Path
 import pytest
 
 from components.common.registry import Registry
-from tests.conftest import DEPLOY_TASK, REPO, run_cli
+from tests.conftest import DEPLOY_TASK, REPO, TRAIN_TASK, run_cli
+
+# What the reviews model holds over the TF-IDF + logistic regression baseline fit on the same
+# split (config/reviews.yaml blesses no less); measured: test ROC AUC 0.8914 against 0.8800.
+REVIEWS_MARGIN = 0.005  # measured +0.0114 (README); the bless rule of config/reviews.yaml
+# Its training (vocabularies, fit, export) takes at most this many times the baseline's fit.
+REVIEWS_TRAIN_VS_BASELINE_FIT = 10.0
 
 
 @pytest.mark.slow
@@ -52,11 +61,19 @@ def test_full_corpus_run(tmp_path: Path) -> None:
     assert data["leaked_groups"] == 0 and data["total_examples"] == pre["rows_out"]
 
     metrics = json.loads(out("evaluate", "metrics").read_text())
-    print(f"test ROC AUC {metrics['roc_auc']:.4f}, baseline {metrics['baseline_roc_auc']:.4f}")
-    # The model at least matches the TF-IDF + logistic regression baseline fit in the same
-    # step on the same split.
-    assert 0.80 <= metrics["baseline_roc_auc"] <= 1, metrics
-    assert metrics["roc_auc"] >= metrics["baseline_roc_auc"], metrics
+    trained = json.loads((out(TRAIN_TASK, "model") / "metrics.json").read_text())
+    fit_seconds = metrics["baselines"]["tfidf"]["fit_seconds"]
+    ratio = trained["train_seconds"] / fit_seconds
+    print(
+        f"test ROC AUC {metrics['roc_auc']:.4f}, baseline {metrics['baseline_tfidf_roc_auc']:.4f}; "
+        f"trained in {trained['train_seconds']:.1f} s, baseline fit in {fit_seconds:.2f} s "
+        f"({ratio:.1f}x)"
+    )
+    # The model beats the TF-IDF + logistic regression baseline fit in the evaluate step on
+    # the same split by the margin, and trains in at most 10 times that baseline's fit.
+    assert 0.80 <= metrics["baseline_tfidf_roc_auc"] <= 1, metrics
+    assert metrics["roc_auc"] - metrics["baseline_tfidf_roc_auc"] >= REVIEWS_MARGIN, metrics
+    assert 0 < ratio <= REVIEWS_TRAIN_VS_BASELINE_FIT, (trained, fit_seconds)
     assert metrics["slices"]["text length"] and 0 <= metrics["ece"] <= 1
     assert metrics["blessing"]["blessed"] is True
     champion = Registry(str(registry), "reviews-sentiment").champion()

@@ -31,7 +31,8 @@ def test_kfp_dry_runs_show_the_upload_and_the_recurring_run() -> None:
     lines = done.stdout.splitlines()
     assert lines[0].startswith("would upload manifests/kfp/retrain.yaml as pipeline 'retrain'")
     assert "cron '0 0 3 * * *', max concurrency 1, no catch-up" in lines[1]
-    assert '{"window_days": 7}' in lines[1]  # typed as the pipeline declares it
+    # typed as the pipeline declares it; a recurring run's runs record why they ran
+    assert '{"reason": "schedule", "window_days": 7}' in lines[1]
 
 
 def test_argo_dry_runs_show_the_commands() -> None:

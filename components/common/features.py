@@ -4,6 +4,7 @@ inferred); train and evaluate read them to default their inputs and baseline col
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from components.common import fs
@@ -12,6 +13,13 @@ from components.common.errors import InputDataError
 
 Kind = Literal["categorical", "numeric", "text", "id"]
 KINDS: tuple[str, ...] = ("categorical", "numeric", "text", "id")
+WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def words(text: str) -> list[str]:
+    """The words of a text, as the dataset step counts them and the monitor's out-of-vocabulary
+    rate reads them: lower-cased runs of letters, digits and underscores."""
+    return WORD.findall(text.lower())
 
 
 def _schema(dataset_dir: str) -> dict:

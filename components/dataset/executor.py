@@ -147,6 +147,11 @@ def run(
             "leaked_groups": 0,
             "splits": splits,
         }
+        feature_kinds = kinds(config, records_schema, splits)
+        for split in splits.values():  # word lists: only for text (the monitor's vocabulary)
+            for name, fstats in split.get("features", {}).items():
+                if feature_kinds.get(name) != "text":
+                    fstats.pop("words", None)
         for name, split in splits.items():
             fs.write_json_atomic(stage / name / STATS, {"split": name, **split})
             fs.write_json_atomic(
@@ -164,7 +169,7 @@ def run(
             "features": dict(config.features),
             "label": LABEL,
             "compression": "GZIP",
-            "kinds": kinds(config, records_schema, splits),
+            "kinds": feature_kinds,
             "sources": sources,
             "excluded": list(records_schema["excluded"]) if records_schema else [],
         }

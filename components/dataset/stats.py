@@ -14,12 +14,17 @@ from typing import Any
 import apache_beam as beam
 
 from components.common.artifacts import Dataset
+from components.common.features import words as split_words
 
 TOP_K = 10
 # A string/int feature with at most this many distinct values (and strings of at most
 # VALUE_CHARS characters) gets its whole value list with counts: the vocabulary a model embeds.
 VOCAB_MAX = 1000
 VALUE_CHARS = 80
+# A text feature's most frequent words (components.common.features.words) and their total: the
+# vocabulary the serving monitor measures out-of-vocabulary words against. The executor keeps
+# them for the features whose kind is text.
+WORDS_MAX = 5000
 QUANTILES = 11  # min, deciles, max
 DOMAIN_MAX = 20  # a string/int feature with at most this many values gets a domain in the schema
 LABEL_BALANCE = "(label balance)"  # the drift entry of the label distribution
@@ -169,8 +174,26 @@ class FeatureStatistics(beam.PTransform):
             | "DistinctValues" >> beam.MapTuple(lambda kv, n: (kv[0], None))
             | "CountDistinct" >> beam.combiners.Count.PerKey()
         )
+        word_cells = (
+            present
+            | "Strings" >> beam.Filter(lambda kv: features[kv[0][1]] == "string")
+            | "SplitWords" >> beam.FlatMapTuple(lambda key, v: [(key, w) for w in split_words(v)])
+        )
+        word_total = word_cells | "CountWordsTotal" >> beam.combiners.Count.PerKey()
+        top_words = (
+            word_cells
+            | "CountWords" >> beam.combiners.Count.PerElement()
+            | "WordsByFeature" >> beam.MapTuple(lambda kw, n: (kw[0], (n, kw[1])))
+            | "TopWords" >> beam.combiners.Top.PerKey(WORDS_MAX)
+        )
         return (
-            {"basic": basic, "top": top, "distinct": distinct}
+            {
+                "basic": basic,
+                "top": top,
+                "distinct": distinct,
+                "words": top_words,
+                "word_total": word_total,
+            }
             | "Join" >> beam.CoGroupByKey()
             | "Assemble" >> beam.MapTuple(lambda key, parts: _assemble(key, parts, features))
             | "BySplit" >> beam.GroupByKey()
@@ -194,6 +217,9 @@ def _assemble(
         short = kinds[feature] != "string" or (stats.get("max") or 0) <= VALUE_CHARS
         if stats.get("distinct", 0) <= VOCAB_MAX and short:
             stats["vocabulary"] = ranked
+    if parts.get("words"):
+        total = parts["word_total"][0] if parts.get("word_total") else 0
+        stats["words"] = {"total": total, "top": [[w, n] for n, w in parts["words"][0]]}
     return split, (feature, stats)
 
 

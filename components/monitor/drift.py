@@ -12,7 +12,6 @@ what the quantiles imply: a tenth per decile step, several steps where quantiles
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from statistics import NormalDist
@@ -25,12 +24,6 @@ MISSING = "(missing)"  # a null or absent value: counted, kept out of the PSI
 VALUE_CHARS = 80  # as components.dataset.stats cuts category values
 PREDICTION = "(prediction)"  # the pseudo-feature of the predicted probabilities
 PREDICTION_BINS = 10  # equal-width bins of [0, 1]
-WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def words(text: str) -> list[str]:
-    """The words of a text for the OOV rate: lower-cased runs of letters, digits, underscores."""
-    return WORD.findall(text.lower())
 
 
 @dataclass(frozen=True)

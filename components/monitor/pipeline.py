@@ -21,8 +21,9 @@ from apache_beam.io.textio import ReadFromTextWithFilename, WriteToText
 
 from components.common import fs
 from components.common.artifacts import ServingLogs
+from components.common.features import words
 from components.common.times import parse_utc
-from components.monitor.drift import PREDICTION, PREDICTION_BINS, FeaturePlan, words
+from components.monitor.drift import PREDICTION, PREDICTION_BINS, FeaturePlan
 
 BINS = "bins.jsonl"  # {version, feature, measure, bucket, bin, n}
 WORDS = "words.jsonl"  # {version, feature, bucket, half, word, n}

@@ -22,7 +22,13 @@ def component(image: str) -> Any:
             "job-id": dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         },
         executor_input=True,
-        cli_defaults={"registry_root": "", "tracking_uri": "", "run_url": "", "images": "{}"},
+        cli_defaults={
+            "registry_root": "",
+            "tracking_uri": "",
+            "run_url": "",
+            "images": "{}",
+            "reason": "",
+        },
     )
     def record(
         raw: dsl.Input[dsl.Dataset],
@@ -34,6 +40,7 @@ def component(image: str) -> Any:
         tracking_uri: str,
         run_url: str,
         images: str,
+        reason: str,
         run_record: dsl.Output[dsl.Artifact],
     ):
         """Record the run (config, data window, statistics, code, images, metrics, artifact
@@ -51,6 +58,8 @@ def component(image: str) -> Any:
                 in, e.g. https://KFP_HOST/#/runs/details/{job_id} or
                 https://ARGO_HOST/workflows/NAMESPACE/{job_name}
             images: JSON: image family -> reference (empty: {})
+            reason: why the run started: schedule, backfill, or a trigger's reason (drift,
+                decay or new-data, with its detail); empty: not known
             run_record: run record JSON to write
         """
 

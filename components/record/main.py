@@ -43,6 +43,7 @@ def _body(argv: Sequence[str] | None) -> int:
         job_id=args.job_id,
         run_url=args.run_url,
         images=args.images,
+        reason=args.reason,
         record_out=args.record,
         executor_input=kfp_io.parse_executor_input(args.executor_input),
     )

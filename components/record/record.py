@@ -163,6 +163,7 @@ def run(
     job_id: str = "",
     run_url: str = "",
     images: str = "{}",
+    reason: str = "",
     record_out: Path,
     executor_input: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -185,6 +186,7 @@ def run(
         "code_version": code_version(),
         "images": images,
         "registry_root": registry_root,
+        "pipeline.reason": reason,
     }
     tracking = resolve_tracking(tracking_uri, registry_root)
     summary: dict[str, Any] = {

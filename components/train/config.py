@@ -36,13 +36,17 @@ class CharCNNConfig(Strict):
 class NgramBagConfig(Strict):
     """fastText-style bag of word n-grams: a vocabulary of word 1..`ngrams`-grams learned from
     the train split (kept inside the model, so serving takes raw text), embedded and averaged
-    over the text (`mode: mean`), or as a TF-IDF-weighted bag projected to `embedding_dim`
-    (`mode: tf_idf`, the same low-rank linear map without the sequence cut-off)."""
+    over the text (`mode: mean`), or as a weighted bag: TF-IDF scaled to unit length
+    (`mode: tf_idf`), or each n-gram's presence times its naive-Bayes log-count ratio in the
+    train split (`mode: nb`, NBSVM's features). A bag enters the deep part projected to
+    `embedding_dim` (the same low-rank linear map as `mean`, without the sequence cut-off)
+    and a linear or wide_deep head's linear part with one weight per n-gram."""
 
     kind: Literal["ngram_bag"] = Field(default="ngram_bag", description="this encoder")
-    mode: Literal["mean", "tf_idf"] = Field(
+    mode: Literal["mean", "tf_idf", "nb"] = Field(
         default="mean",
-        description="mean: average of n-gram embeddings; tf_idf: unit-length TF-IDF bag projected",
+        description="mean: average of n-gram embeddings; tf_idf: unit-length TF-IDF bag; nb: "
+        "presence weighted by the naive-Bayes log-count ratio of the train labels",
     )
     split: Literal["word", "character"] = Field(
         default="word", description="n-grams of words, or of characters (spaces included)"
@@ -54,9 +58,12 @@ class NgramBagConfig(Strict):
         default=64, gt=0, description="output width (embedding or projection)"
     )
     dropout: float = Field(
-        default=0.3, ge=0, lt=1, description="dropout on the encoding (tf_idf: on the bag's terms)"
+        default=0.3,
+        ge=0,
+        lt=1,
+        description="dropout on the encoding (tf_idf, nb: on the bag's terms, deep part only)",
     )
-    l2: float = Field(default=0.0, ge=0, description="L2 penalty of the projection (tf_idf)")
+    l2: float = Field(default=0.0, ge=0, description="L2 penalty of the projection (tf_idf, nb)")
 
 
 def _kind(default: str) -> Any:
@@ -157,7 +164,8 @@ class HeadConfig(Strict):
     encodings (embeddings, normalised numbers, text vectors), then one logit. `linear`: one
     weight per one-hot value of each categorical input's vocabulary (OOV included), per
     normalised number and per bucket of each number (its train-split deciles, or its declared
-    boundaries), plus a linear map of the text encodings: logistic regression. `wide_deep`: the
+    boundaries), one per n-gram of each tf_idf or nb bag, plus a linear map of the other text
+    encodings: logistic regression. `wide_deep`: the
     linear logit and the deep logit summed (TensorFlow's DNNLinearCombinedClassifier), so the
     linear solution is inside the model family. Default kind: wide_deep when no input is text,
     else deep; default hidden units: [64, 32] when no input is text, else none."""

@@ -89,18 +89,18 @@ class Impute(keras.layers.Layer):
         return {**super().get_config(), "fill": self.fill}
 
 
-def _char_cnn(cfg: CharCNNConfig, text: Any, name: str) -> Any:
-    ids = CharEncoder(cfg.max_chars, cfg.vocab_size, cfg.lowercase, name=f"{name}_chars")(text)
-    x = keras.layers.Embedding(cfg.vocab_size, cfg.embedding_dim, name=f"{name}_embedding")(ids)
+def _char_cnn(cfg: CharCNNConfig, text: Any, name: str, layer: Callable[..., Any]) -> Any:
+    ids = layer(f"{name}_chars", CharEncoder, cfg.max_chars, cfg.vocab_size, cfg.lowercase)(text)
+    x = layer(f"{name}_embedding", keras.layers.Embedding, cfg.vocab_size, cfg.embedding_dim)(ids)
     pooled = []
     for width in cfg.kernel_sizes:
-        conv = keras.layers.Conv1D(
-            cfg.filters, width, activation="relu", name=f"{name}_conv_w{width}"
+        conv = layer(
+            f"{name}_conv_w{width}", keras.layers.Conv1D, cfg.filters, width, activation="relu"
         )(x)
-        pooled.append(keras.layers.GlobalMaxPooling1D(name=f"{name}_maxpool_w{width}")(conv))
-    x = pooled[0] if len(pooled) == 1 else keras.layers.Concatenate(name=f"{name}_concat")(pooled)
-    x = keras.layers.Dropout(cfg.dropout, name=f"{name}_dropout")(x)
-    return keras.layers.Dense(cfg.dense_units, activation="relu", name=f"{name}_dense")(x)
+        pooled.append(layer(f"{name}_maxpool_w{width}", keras.layers.GlobalMaxPooling1D)(conv))
+    x = _concat(pooled, f"{name}_concat", layer)
+    x = layer(f"{name}_dropout", keras.layers.Dropout, cfg.dropout)(x)
+    return layer(f"{name}_dense", keras.layers.Dense, cfg.dense_units, activation="relu")(x)
 
 
 @keras.saving.register_keras_serializable(package="retrain")
@@ -110,7 +110,9 @@ class SparseTfIdfProjection(keras.layers.Layer):
     dropout on its terms while training, then a linear map. The same model as
     UnitNormalization -> Dropout -> Dense on the dense vector, at the cost of the text's terms
     rather than of the whole vocabulary (a dense bag of 160,000 n-grams made every step a
-    160,000-wide matrix product)."""
+    160,000-wide matrix product). With `unit_length` off the weighted bag is used as it is
+    (mode nb: naive-Bayes-weighted presence); with `units` 1 and a zero start it is the linear
+    part's one weight per n-gram, logistic regression on the bag."""
 
     def __init__(
         self,
@@ -118,19 +120,23 @@ class SparseTfIdfProjection(keras.layers.Layer):
         dropout: float = 0.0,
         l2: float = 0.0,
         idf: Any = None,
+        unit_length: bool = True,
+        kernel_initializer: str = "glorot_uniform",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.idf_init = idf  # the bag's IDF per index; its values are term counts
+        self.idf_init = idf  # the bag's weight per index (IDF, or NB ratio); values are counts
         self.units = units
         self.dropout = dropout
         self.l2 = l2
+        self.unit_length = unit_length
+        self.kernel_initializer = kernel_initializer
         self.seed = keras.random.SeedGenerator(1337) if dropout else None
 
     def build(self, input_shape: Any) -> None:
         self.kernel = self.add_weight(
             shape=(int(input_shape[-1]), self.units),
-            initializer="glorot_uniform",
+            initializer=self.kernel_initializer,
             regularizer=keras.regularizers.L2(self.l2) if self.l2 else None,
             name="kernel",
         )
@@ -152,8 +158,9 @@ class SparseTfIdfProjection(keras.layers.Layer):
         # Keras' own sparse tf_idf output fails inside fit (a GatherNd of the wrong rank), so
         # the bag holds counts and the IDF is applied here.
         values = tf.cast(bag.values, tf.float32) * tf.gather(self.idf, bag.indices[:, 1])
-        norms = tf.sqrt(tf.math.unsorted_segment_sum(values * values, rows, batch))
-        values = tf.math.divide_no_nan(values, tf.gather(norms, rows))
+        if self.unit_length:
+            norms = tf.sqrt(tf.math.unsorted_segment_sum(values * values, rows, batch))
+            values = tf.math.divide_no_nan(values, tf.gather(norms, rows))
         if training and self.dropout:
             keep = keras.random.uniform(tf.shape(values), seed=self.seed) >= self.dropout
             values = tf.where(keep, values / (1.0 - self.dropout), 0.0)
@@ -169,72 +176,94 @@ class SparseTfIdfProjection(keras.layers.Layer):
             "units": self.units,
             "dropout": self.dropout,
             "l2": self.l2,
+            "unit_length": self.unit_length,
+            "kernel_initializer": self.kernel_initializer,
         }
 
 
-def learn_vocabulary(vectorize: keras.layers.TextVectorization, texts: Any) -> Any:
+def learn_vocabulary(
+    vectorize: keras.layers.TextVectorization, texts: Any, labels: Any = None
+) -> Any:
     """What `vectorize.adapt(texts)` learns (the `max_tokens` most frequent n-grams, ties by
     the token, descending, as Keras orders them; for tf_idf their IDF, log(1 + N / (1 + df)))
-    counted in Python over the layer's own standardised n-grams. Keras' adapt updates hash
-    tables batch by batch and took minutes for the reviews' character 5-grams; this takes
-    seconds. `texts` is a dataset of string batches, or a list of strings. Returns the IDF of
-    every index (OOV first, given the mean IDF, as Keras does), whatever the output mode."""
-    import collections
-    import itertools
+    counted over the layer's own standardised n-grams with TensorFlow's hash-based unique
+    (term counts, then document counts from the unique (text, n-gram) pairs). Keras' adapt
+    updates hash tables batch by batch and took minutes for the reviews' character 5-grams;
+    this takes seconds. `texts` is a dataset of string batches, or a list of strings. Returns
+    the IDF of every index (OOV first, given the mean IDF, as Keras does), whatever the output
+    mode.
 
+    With `labels` (0/1, one per text, in the same order) it returns instead each index's
+    naive-Bayes log-count ratio (Wang and Manning 2012, NBSVM): log(p_t / |p|) - log(q_t / |q|),
+    p_t = 1 + the positive texts holding n-gram t, q_t the same over the negative ones; 0 for
+    OOV."""
     import numpy as np
 
     lookup = vectorize._lookup_layer
-    batches = [tf.constant(texts)] if isinstance(texts, list | tuple) else texts
-    terms: collections.Counter[bytes] = collections.Counter()
-    documents: collections.Counter[bytes] = collections.Counter()
-    n_docs = 0
-    for batch in batches:
-        tokens = vectorize._preprocess(batch)
-        flat = tokens.flat_values.numpy().tolist()
-        splits = tokens.row_splits.numpy().tolist()
-        terms.update(flat)
-        for start, end in itertools.pairwise(splits):
-            documents.update(set(flat[start:end]))
-        n_docs += len(splits) - 1
-    if not terms:
+    if isinstance(texts, list | tuple):
+        every = tf.constant(list(texts), tf.string)
+    else:
+        every = tf.concat([tf.reshape(b, [-1]) for b in texts], axis=0)
+    n_docs = int(every.shape[0])
+    flags = None if labels is None else np.asarray(labels).astype(bool).ravel()
+    if flags is not None and len(flags) != n_docs:
+        raise InputDataError(f"{vectorize.name}: {len(flags)} labels for {n_docs} texts")
+    tokens = vectorize._preprocess(every)
+    if tokens.flat_values.shape[0] == 0:
         raise InputDataError(f"{vectorize.name}: the train split's texts have no n-gram")
-    ranked = sorted(terms.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
+    unique, ids = tf.unique(tokens.flat_values, out_idx=tf.int64)
+    n_unique = int(unique.shape[0])
+    counts = tf.math.bincount(ids, minlength=n_unique, dtype=tf.int64).numpy()
+    rows = tokens.value_rowids()
+    pairs, _ = tf.unique(rows * n_unique + ids)  # each n-gram once per text
+    df_all = tf.math.bincount(pairs % n_unique, minlength=n_unique, dtype=tf.int64).numpy()
+    words = unique.numpy()
+    # Most frequent first, ties by the token descending, as Keras orders its vocabulary (a
+    # bytes array compares as the tokens' bytes do; NumPy strips trailing NULs, which the
+    # standardised n-grams have none of).
+    order = np.lexsort((words.astype(bytes), counts))[::-1]
     if vectorize._max_tokens:
-        ranked = ranked[: vectorize._max_tokens - lookup._token_start_index()]
-    vocab = [token.decode("utf-8") for token, _ in ranked]
-    df = np.asarray([documents[token] for token, _ in ranked], dtype=np.float64)
+        order = order[: vectorize._max_tokens - lookup._token_start_index()]
+    vocab = [w.decode("utf-8") for w in words[order].tolist()]
+    df = df_all[order].astype(np.float64)
     idf = np.log(1.0 + n_docs / (1.0 + df)).astype(np.float32)
     if lookup.output_mode == "tf_idf":
         vectorize.set_vocabulary(vocab, idf_weights=idf)
     else:
         vectorize.set_vocabulary(vocab)
+    if flags is not None:
+        positive = tf.gather(tf.constant(flags), pairs // n_unique)
+        pos_all = tf.math.bincount(
+            tf.boolean_mask(pairs % n_unique, positive), minlength=n_unique, dtype=tf.int64
+        ).numpy()
+        pos = 1.0 + pos_all[order].astype(np.float64)
+        neg = 1.0 + df - (pos - 1.0)
+        ratio = (np.log(pos / pos.sum()) - np.log(neg / neg.sum())).astype(np.float32)
+        return np.concatenate([np.zeros(lookup._token_start_index(), np.float32), ratio])
     start = np.full(lookup._token_start_index(), idf.mean(), dtype=np.float32)
     return np.concatenate([start, idf])
 
 
-def _ngram_bag(cfg: NgramBagConfig, text: Any, name: str, train_texts: Any) -> Any:
-    tf_idf = cfg.mode == "tf_idf"
+def bag_vectorizer(
+    cfg: NgramBagConfig, name: str, texts: Any, labels: Any = None
+) -> tuple[keras.layers.TextVectorization, Any]:
+    """The n-gram bag's TextVectorization with its vocabulary learned from the train `texts`,
+    and each index's weight: IDF (tf_idf), naive-Bayes ratio (nb: needs `labels`), or none
+    (mean: the layer gives ids)."""
+    bag = cfg.mode != "mean"
     vectorize = keras.layers.TextVectorization(
         max_tokens=cfg.max_tokens,
         ngrams=cfg.ngrams,
         split="character" if cfg.split == "character" else "whitespace",
-        output_mode="count" if tf_idf else "int",
-        output_sequence_length=None if tf_idf else cfg.sequence_length,
-        sparse=tf_idf,
+        output_mode={"tf_idf": "count", "nb": "multi_hot", "mean": "int"}[cfg.mode],
+        output_sequence_length=None if bag else cfg.sequence_length,
+        sparse=bag,
         name=f"{name}_ngrams",
     )
-    idf = learn_vocabulary(vectorize, train_texts)
-    vectors = vectorize(text)
-    if tf_idf:
-        return SparseTfIdfProjection(
-            cfg.embedding_dim, cfg.dropout, cfg.l2, idf=idf, name=f"{name}_projection"
-        )(vectors)
-    embedded = keras.layers.Embedding(cfg.max_tokens, cfg.embedding_dim, name=f"{name}_embedding")(
-        vectors
-    )
-    x = MaskedMean(name=f"{name}_mean")(embedded, vectors)
-    return keras.layers.Dropout(cfg.dropout, name=f"{name}_dropout")(x)
+    if cfg.mode == "nb" and labels is None:
+        raise InputDataError(f"{name}: mode nb needs the train split's labels")
+    weights = learn_vocabulary(vectorize, texts, labels if cfg.mode == "nb" else None)
+    return vectorize, weights
 
 
 def vocabulary(stats: Mapping[str, Any], spec: CategoricalInput, kind: str) -> list[Any]:
@@ -252,16 +281,23 @@ def vocabulary(stats: Mapping[str, Any], spec: CategoricalInput, kind: str) -> l
 
 
 def _categorical(
-    spec: CategoricalInput, x: Any, kind: str, stats: Mapping[str, Any]
+    spec: CategoricalInput,
+    x: Any,
+    kind: str,
+    stats: Mapping[str, Any],
+    layer: Callable[..., Any],
 ) -> tuple[Any, Any]:
     """The value's vocabulary ids (OOV buckets first) and their embedding."""
     vocab = vocabulary(stats, spec, kind)
     lookup_cls = keras.layers.IntegerLookup if kind == "int" else keras.layers.StringLookup
-    ids = lookup_cls(
-        vocabulary=vocab, num_oov_indices=spec.oov_buckets, name=f"{spec.name}_lookup"
+    ids = layer(
+        f"{spec.name}_lookup", lookup_cls, vocabulary=vocab, num_oov_indices=spec.oov_buckets
     )(x)
-    embedded = keras.layers.Embedding(
-        len(vocab) + spec.oov_buckets, spec.embedding_dim, name=f"{spec.name}_embedding"
+    embedded = layer(
+        f"{spec.name}_embedding",
+        keras.layers.Embedding,
+        len(vocab) + spec.oov_buckets,
+        spec.embedding_dim,
     )(ids)
     return ids, embedded
 
@@ -274,7 +310,7 @@ def decile_boundaries(feature: Mapping[str, Any]) -> list[float]:
 
 
 def _numeric(
-    spec: NumericInput, x: Any, stats: Mapping[str, Any]
+    spec: NumericInput, x: Any, stats: Mapping[str, Any], layer: Callable[..., Any]
 ) -> tuple[Any, Any, Any, list[float]]:
     """The imputed value [batch, 1], its deep encoding (normalised, or its buckets embedded),
     the normalised value, and the bucket boundaries of its linear part."""
@@ -285,20 +321,26 @@ def _numeric(
             f"input {spec.name!r}: the dataset statistics have no mean for it "
             "(no value in the train split?)"
         )
-    value = Impute(float(mean), name=f"{spec.name}_impute")(x)
+    value = layer(f"{spec.name}_impute", Impute, float(mean))(x)
     variance = float(std or 0.0) ** 2 or 1.0  # a constant feature stays centred, not divided by 0
-    normalized = keras.layers.Normalization(
-        mean=[float(mean)], variance=[variance], name=f"{spec.name}_normalized"
+    normalized = layer(
+        f"{spec.name}_normalized",
+        keras.layers.Normalization,
+        mean=[float(mean)],
+        variance=[variance],
     )(value)
     if spec.transform == "bucketize":
         assert spec.boundaries
-        buckets = keras.layers.Discretization(
-            bin_boundaries=list(spec.boundaries), name=f"{spec.name}_buckets"
+        buckets = layer(
+            f"{spec.name}_buckets", keras.layers.Discretization, bin_boundaries=spec.boundaries
         )(value)
-        embedded = keras.layers.Embedding(
-            len(spec.boundaries) + 1, spec.embedding_dim, name=f"{spec.name}_embedding"
+        embedded = layer(
+            f"{spec.name}_embedding",
+            keras.layers.Embedding,
+            len(spec.boundaries) + 1,
+            spec.embedding_dim,
         )(buckets)
-        deep = keras.layers.Reshape((spec.embedding_dim,), name=f"{spec.name}_flat")(embedded)
+        deep = layer(f"{spec.name}_flat", keras.layers.Reshape, (spec.embedding_dim,))(embedded)
         return value, deep, normalized, list(spec.boundaries)
     return value, normalized, normalized, decile_boundaries(feature)
 
@@ -314,103 +356,237 @@ class Bias(keras.layers.Layer):
         return x + self.bias
 
 
+class Models:
+    """The model of a config twice over, sharing every weight: `model` takes the raw features
+    (what is exported and served); `fit_model` takes, for each n-gram bag, the bag itself (its
+    TextVectorization's output) in place of the text, so the training loop vectorises the
+    train and eval splits once, not in every epoch. `fit_features` maps raw feature batches
+    to `fit_model`'s inputs."""
+
+    def __init__(
+        self,
+        model: keras.Model,
+        fit_model: keras.Model,
+        vectorizers: dict[str, tuple[str, keras.layers.TextVectorization]],
+    ) -> None:
+        self.model = model
+        self.fit_model = fit_model
+        self.vectorizers = vectorizers  # fit input -> (text feature, its vectorizer)
+
+    def fit_features(self, features: Mapping[str, Any]) -> dict[str, Any]:
+        out = {bag: layer(features[text]) for bag, (text, layer) in self.vectorizers.items()}
+        for name in self.fit_model.input:
+            if name not in out:
+                out[name] = features[name]
+        return out
+
+
 def build_model(
     cfg: TrainConfig,
     types: Mapping[str, str],
     stats: Mapping[str, Any],
     train_texts: Callable[[str], Any],
+    train_labels: Callable[[], Any] | None = None,
 ) -> keras.Model:
+    """The model of the config, raw features in (build_models(...).model)."""
+    return build_models(cfg, types, stats, train_texts, train_labels).model
+
+
+def build_models(
+    cfg: TrainConfig,
+    types: Mapping[str, str],
+    stats: Mapping[str, Any],
+    train_texts: Callable[[str], Any],
+    train_labels: Callable[[], Any] | None = None,
+) -> Models:
     """The model of the config (its inputs and head resolved: TrainConfig.with_default_inputs).
     `types` are the inputs' dataset types (string/int/float), `stats` the train split's feature
     statistics, `train_texts(name)` a dataset of that text feature's train values (in file
-    order) for vocabularies learned from the text.
+    order) for vocabularies learned from the text, `train_labels()` the train labels in the
+    same order (for n-gram bags of mode nb).
 
     The logit is the sum of a linear part (head kinds linear, wide_deep) and a deep part (deep,
-    wide_deep), plus one bias; the output its sigmoid."""
+    wide_deep), plus one bias; the output its sigmoid. An n-gram bag of mode tf_idf or nb
+    enters the linear part with one weight per n-gram (logistic regression on the bag), the
+    deep part through its projection."""
     head = cfg.head
     if head.kind is None or head.hidden_units is None:
         raise ValueError("build_model needs a resolved head (TrainConfig.with_default_inputs)")
+    hidden_units = list(head.hidden_units)
     wide = head.kind in ("linear", "wide_deep")
     deep = head.kind in ("deep", "wide_deep")
     l2 = keras.regularizers.L2(head.linear_l2) if head.linear_l2 else None
-    inputs: dict[str, Any] = {}
-    encoded: list[Any] = []  # the deep part's input
-    dense_terms: list[
-        Any
-    ] = []  # the linear part's dense inputs: normalised numbers (and text, if linear)
-    weight_terms: list[Any] = []  # the linear part's one-hot weights, each [batch, 1]
+    made: dict[str, Any] = {}
 
-    def one_hot_weight(ids: Any, size: int, name: str) -> None:
-        # A weight per value: the same as a one-hot vector times a weight column, without
-        # materialising the one-hot vector.
-        embedded = keras.layers.Embedding(
-            size, 1, embeddings_initializer="zeros", embeddings_regularizer=l2, name=name
-        )(ids)
-        weight_terms.append(keras.layers.Reshape((1,), name=f"{name}_flat")(embedded))
+    def layer(name: str, factory: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        # Each layer is made once and applied to both graphs (raw features, and bags).
+        if name not in made:
+            made[name] = factory(*args, name=name, **kwargs)
+        return made[name]
 
+    # The text vectorisers, learned once from the train split.
+    vectorizers: dict[str, tuple[str, Any, Any, NgramBagConfig]] = {}
     for spec in cfg.input_specs():
-        kind = types[spec.name]
-        dtype = {"string": "string", "int": "int64", "float": "float32"}[kind]
-        x = keras.Input(shape=(), dtype=dtype, name=spec.name)
-        inputs[spec.name] = x
         if isinstance(spec, TextInput):
-            if kind != "string":
+            if types[spec.name] != "string":
                 raise InputDataError(f"input {spec.name!r}: kind text needs a string feature")
             for i, encoder in enumerate(spec.encoders()):
                 prefix = f"{spec.name}_{i}" if i else spec.name
                 if isinstance(encoder, NgramBagConfig):
-                    vector = _ngram_bag(encoder, x, prefix, train_texts(spec.name))
-                else:
-                    vector = _char_cnn(encoder, x, prefix)
-                # Text is in the deep part; in a linear head, its encodings enter linearly.
-                (encoded if deep else dense_terms).append(vector)
-        elif isinstance(spec, CategoricalInput):
-            if kind == "float":
-                raise InputDataError(
-                    f"input {spec.name!r}: a float feature cannot be categorical; "
-                    "use kind: numeric with transform: bucketize"
+                    labels = train_labels() if train_labels and encoder.mode == "nb" else None
+                    vectorize, weights = bag_vectorizer(
+                        encoder, prefix, train_texts(spec.name), labels
+                    )
+                    vectorizers[f"{prefix}_bag"] = (spec.name, vectorize, weights, encoder)
+
+    def graph(raw: bool) -> tuple[dict[str, Any], Any]:
+        inputs: dict[str, Any] = {}
+        encoded: list[Any] = []  # the deep part's input
+        dense_terms: list[Any] = []  # the linear part's dense inputs (normalised numbers...)
+        weight_terms: list[Any] = []  # the linear part's per-value weights, each [batch, 1]
+
+        def one_hot_weight(ids: Any, size: int, name: str) -> None:
+            # A weight per value: the same as a one-hot vector times a weight column, without
+            # materialising the one-hot vector.
+            embedded = layer(
+                name,
+                keras.layers.Embedding,
+                size,
+                1,
+                embeddings_initializer="zeros",
+                embeddings_regularizer=l2,
+            )(ids)
+            weight_terms.append(layer(f"{name}_flat", keras.layers.Reshape, (1,))(embedded))
+
+        def raw_input(name: str) -> Any:
+            if name not in inputs:
+                dtype = {"string": "string", "int": "int64", "float": "float32"}[types[name]]
+                inputs[name] = keras.Input(shape=(), dtype=dtype, name=name)
+            return inputs[name]
+
+        for spec in cfg.input_specs():
+            kind = types[spec.name]
+            if isinstance(spec, TextInput):
+                for i, encoder in enumerate(spec.encoders()):
+                    prefix = f"{spec.name}_{i}" if i else spec.name
+                    if isinstance(encoder, CharCNNConfig):
+                        vector = _char_cnn(encoder, raw_input(spec.name), prefix, layer)
+                        (encoded if deep else dense_terms).append(vector)
+                        continue
+                    _, vectorize, weights, _ = vectorizers[f"{prefix}_bag"]
+                    if raw:
+                        ids = vectorize(raw_input(spec.name))
+                    else:
+                        ids = inputs[f"{prefix}_bag"] = _bag_input(encoder, weights, prefix)
+                    if encoder.mode == "mean":
+                        vector = _mean_embedding(encoder, ids, prefix, layer)
+                        # Averaged embeddings: the deep part's, or a linear map of them.
+                        (encoded if deep else dense_terms).append(vector)
+                        continue
+                    unit = encoder.mode == "tf_idf"
+                    if wide:
+                        weight_terms.append(
+                            layer(
+                                f"{prefix}_linear",
+                                SparseTfIdfProjection,
+                                1,
+                                idf=weights,
+                                unit_length=unit,
+                                l2=head.linear_l2,
+                                kernel_initializer="zeros",
+                            )(ids)
+                        )
+                    if deep:
+                        encoded.append(
+                            layer(
+                                f"{prefix}_projection",
+                                SparseTfIdfProjection,
+                                encoder.embedding_dim,
+                                encoder.dropout,
+                                encoder.l2,
+                                idf=weights,
+                                unit_length=unit,
+                            )(ids)
+                        )
+            elif isinstance(spec, CategoricalInput):
+                if kind == "float":
+                    raise InputDataError(
+                        f"input {spec.name!r}: a float feature cannot be categorical; "
+                        "use kind: numeric with transform: bucketize"
+                    )
+                ids, embedded = _categorical(spec, raw_input(spec.name), kind, stats, layer)
+                encoded.append(embedded)
+                if wide:
+                    size = len(vocabulary(stats, spec, kind)) + spec.oov_buckets
+                    one_hot_weight(ids, size, f"{spec.name}_linear")
+            else:
+                if kind == "string":
+                    raise InputDataError(f"input {spec.name!r}: kind numeric needs an int or float")
+                value, deep_encoding, normalized, boundaries = _numeric(
+                    spec, raw_input(spec.name), stats, layer
                 )
-            ids, embedded = _categorical(spec, x, kind, stats)
-            encoded.append(embedded)
-            if wide:
-                size = len(vocabulary(stats, spec, kind)) + spec.oov_buckets
-                one_hot_weight(ids, size, f"{spec.name}_linear")
-        else:
-            if kind == "string":
-                raise InputDataError(f"input {spec.name!r}: kind numeric needs an int or float")
-            value, deep_encoding, normalized, boundaries = _numeric(spec, x, stats)
-            encoded.append(deep_encoding)
-            if wide:
-                dense_terms.append(normalized)
-                if boundaries:
-                    buckets = keras.layers.Discretization(
-                        bin_boundaries=boundaries, name=f"{spec.name}_linear_buckets"
-                    )(value)
-                    one_hot_weight(buckets, len(boundaries) + 1, f"{spec.name}_linear_bucket")
+                encoded.append(deep_encoding)
+                if wide:
+                    dense_terms.append(normalized)
+                    if boundaries:
+                        buckets = layer(
+                            f"{spec.name}_linear_buckets",
+                            keras.layers.Discretization,
+                            bin_boundaries=boundaries,
+                        )(value)
+                        one_hot_weight(buckets, len(boundaries) + 1, f"{spec.name}_linear_bucket")
 
-    terms = list(weight_terms)
-    if dense_terms:
-        x = _concat(dense_terms, "linear_features")
-        # Zeros, as the one-hot weights and TF's linear estimators start: a random start would
-        # be a random linear ranking that a short fit does not undo.
-        linear = keras.layers.Dense(
-            1, use_bias=False, kernel_initializer="zeros", kernel_regularizer=l2, name="linear"
-        )
-        terms.append(linear(x))
-    if deep and encoded:
-        x = _concat(encoded, "features")
-        for i, units in enumerate(head.hidden_units):
-            x = keras.layers.Dense(units, activation="relu", name=f"hidden_{i}")(x)
-            if head.dropout:
-                x = keras.layers.Dropout(head.dropout, name=f"hidden_{i}_dropout")(x)
-        terms.append(keras.layers.Dense(1, use_bias=False, name="deep_logit")(x))
-    if not terms:
-        raise InputDataError(f"head {head.kind}: the inputs give it nothing to learn from")
-    logit = terms[0] if len(terms) == 1 else keras.layers.Add(name="logit_terms")(terms)
-    logit = Bias(name="logit")(logit)
-    prob = keras.layers.Activation("sigmoid", name="probability")(logit)
-    return keras.Model(inputs, prob, name="model")
+        terms = list(weight_terms)
+        if dense_terms:
+            x = _concat(dense_terms, "linear_features", layer)
+            # Zeros, as the one-hot weights and TF's linear estimators start: a random start
+            # would be a random linear ranking that a short fit does not undo.
+            terms.append(
+                layer(
+                    "linear",
+                    keras.layers.Dense,
+                    1,
+                    use_bias=False,
+                    kernel_initializer="zeros",
+                    kernel_regularizer=l2,
+                )(x)
+            )
+        if deep and encoded:
+            x = _concat(encoded, "features", layer)
+            for i, units in enumerate(hidden_units):
+                x = layer(f"hidden_{i}", keras.layers.Dense, units, activation="relu")(x)
+                if head.dropout:
+                    x = layer(f"hidden_{i}_dropout", keras.layers.Dropout, head.dropout)(x)
+            terms.append(layer("deep_logit", keras.layers.Dense, 1, use_bias=False)(x))
+        if not terms:
+            raise InputDataError(f"head {head.kind}: the inputs give it nothing to learn from")
+        logit = terms[0] if len(terms) == 1 else layer("logit_terms", keras.layers.Add)(terms)
+        logit = layer("logit", Bias)(logit)
+        return inputs, layer("probability", keras.layers.Activation, "sigmoid")(logit)
+
+    raw_inputs, prob = graph(raw=True)
+    model = keras.Model(raw_inputs, prob, name="model")
+    fit_inputs, fit_prob = graph(raw=False)
+    fit_model = keras.Model(fit_inputs, fit_prob, name="model_on_bags")
+    return Models(
+        model, fit_model, {bag: (text, vec) for bag, (text, vec, _, _) in vectorizers.items()}
+    )
 
 
-def _concat(parts: list[Any], name: str) -> Any:
-    return parts[0] if len(parts) == 1 else keras.layers.Concatenate(name=name)(parts)
+def _bag_input(cfg: NgramBagConfig, weights: Any, prefix: str) -> Any:
+    """The fit model's input in place of a text: the bag its vectoriser gives."""
+    if cfg.mode == "mean":
+        return keras.Input(shape=(cfg.sequence_length,), dtype="int64", name=f"{prefix}_bag")
+    return keras.Input(shape=(len(weights),), sparse=True, name=f"{prefix}_bag")
+
+
+def _mean_embedding(cfg: NgramBagConfig, ids: Any, name: str, layer: Callable[..., Any]) -> Any:
+    embedded = layer(
+        f"{name}_embedding", keras.layers.Embedding, cfg.max_tokens, cfg.embedding_dim
+    )(ids)
+    x = layer(f"{name}_mean", MaskedMean)(embedded, ids)
+    return layer(f"{name}_dropout", keras.layers.Dropout, cfg.dropout)(x)
+
+
+def _concat(parts: list[Any], name: str, layer: Callable[..., Any]) -> Any:
+    return parts[0] if len(parts) == 1 else layer(name, keras.layers.Concatenate)(parts)

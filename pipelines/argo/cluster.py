@@ -1,9 +1,10 @@
 """The plain Kubernetes objects the compiled Argo workflows need in their namespace.
 
 The namespace (restricted pod security), the service account workflows run as (mapped to the GCP
-identity by Workload Identity), the least-privilege Role the Argo executor needs, and the artifact
-repository. On clusters made by infra/terraform, Terraform creates the namespace and service
-account with the same settings; applying these again changes nothing. Swap the artifact store
+identity by Workload Identity), the least-privilege Role the Argo executor needs, the service
+account and Role of the retrain Sensor (pipelines/argo/events.py), and the artifact repository.
+On clusters made by infra/terraform, Terraform creates the namespace and service account with
+the same settings; applying these again changes nothing. Swap the artifact store
 (S3, MinIO) by changing only the ConfigMap: no workflow or template names a bucket.
 """
 
@@ -14,12 +15,14 @@ from typing import Any
 import yaml
 
 from pipelines.argo.compile import ARTIFACT_REPOSITORIES
+from pipelines.argo.events import SENSOR_ACCOUNT
 from pipelines.catalog import PART_OF
 from pipelines.platform import Platform
 
 # The same key layout infra/terraform gives the controller-wide repository.
 KEY_FORMAT = "argo/{{workflow.namespace}}/{{workflow.name}}/{{pod.name}}"
 EXECUTOR_ROLE = "argo-executor"
+SUBMITTER_ROLE = "workflow-submitter"
 
 
 def _meta(name: str, namespace: str | None, **extra: Any) -> dict[str, Any]:
@@ -84,6 +87,13 @@ def objects(platform: Platform) -> dict[str, list[dict[str, Any]]]:
                         "resources": ["tfjobs"],
                         "verbs": ["create", "get", "patch"],
                     },
+                    # The monitor's trigger step reads the retrain Workflows (one in flight,
+                    # the cooldown) before it posts to the EventSource (components/trigger).
+                    {
+                        "apiGroups": ["argoproj.io"],
+                        "resources": ["workflows"],
+                        "verbs": ["list"],
+                    },
                 ],
             },
             {
@@ -97,6 +107,7 @@ def objects(platform: Platform) -> dict[str, list[dict[str, Any]]]:
                 },
                 "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": ns}],
             },
+            *_sensor_rbac(ns),
         ],
         "artifact-repositories.yaml": [
             {
@@ -113,6 +124,50 @@ def objects(platform: Platform) -> dict[str, list[dict[str, Any]]]:
             }
         ],
     }
+
+
+def _sensor_rbac(ns: str) -> list[dict[str, Any]]:
+    """The Sensor's account: it submits Workflows and nothing else. Its argoWorkflow trigger runs
+    `argo submit` (which, with no Argo Server, validates the templateRefs by reading the
+    WorkflowTemplates) and then lists the Workflows it labelled to find the one it made
+    (pkg/sensors/triggers/argo-workflow of argoproj/argo-events; its docs/service-accounts.md:
+    "create and list access to workflows")."""
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": _meta(SENSOR_ACCOUNT, ns),
+            "automountServiceAccountToken": True,  # the sensor calls the Kubernetes API
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": _meta(SUBMITTER_ROLE, ns),
+            "rules": [
+                {
+                    "apiGroups": ["argoproj.io"],
+                    "resources": ["workflows"],
+                    "verbs": ["create", "list"],
+                },
+                {
+                    "apiGroups": ["argoproj.io"],
+                    "resources": ["workflowtemplates"],
+                    "verbs": ["get"],
+                },
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": _meta(f"{SENSOR_ACCOUNT}-{SUBMITTER_ROLE}", ns),
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": SUBMITTER_ROLE,
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": SENSOR_ACCOUNT, "namespace": ns}],
+        },
+    ]
 
 
 def default_repository(config_map: dict[str, Any]) -> dict[str, Any]:

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipelines import ir
+from pipelines import catalog, ir
 from pipelines.argo import CompileError, translate
 from pipelines.argo.validate import strict
-from pipelines.catalog import IMAGE_UID, PART_OF, Schedule
+from pipelines.catalog import IMAGE_UID, PART_OF, Schedule, restricted_container
 from pipelines.ir.placeholders import EXECUTOR_OUTPUT
 from pipelines.platform import Platform
 
@@ -120,9 +120,14 @@ class ArgoCompiler:
             },
             "spec": self._workflow_spec(translate.SCHEDULE_TIME_WORKFLOW),
         }
-        cron = None
+        cron: dict[str, Any] | None = None
         if self.schedule is not None:
             d = self.defaults
+            cron_spec = self._workflow_spec(translate.SCHEDULE_TIME_CRON)
+            # A scheduled run says so in its record (catalog.REASON: why a run started).
+            for param in cron_spec.get("arguments", {}).get("parameters", []):
+                if param["name"] == catalog.REASON:
+                    param["value"] = catalog.REASON_SCHEDULE
             cron = {
                 "apiVersion": "argoproj.io/v1alpha1",
                 "kind": "CronWorkflow",
@@ -139,7 +144,7 @@ class ArgoCompiler:
                     "successfulJobsHistoryLimit": 3,
                     "failedJobsHistoryLimit": 5,
                     "workflowMetadata": {"labels": self._labels()},
-                    "workflowSpec": self._workflow_spec(translate.SCHEDULE_TIME_CRON),
+                    "workflowSpec": cron_spec,
                 },
             }
         return Bundle(
@@ -266,11 +271,14 @@ class ArgoCompiler:
         if root.get("inputDefinitions", {}).get("artifacts"):
             raise CompileError("pipeline inputs of artifact type are not supported by Argo backend")
         out = []
+        on_argo = catalog.engine_defaults(self.name, "argo")
         for name, definition in sorted(
             root.get("inputDefinitions", {}).get("parameters", {}).items()
         ):
             param: dict[str, Any] = {"name": name}
-            if "defaultValue" in definition:
+            if name in on_argo:
+                param["value"] = on_argo[name]
+            elif "defaultValue" in definition:
                 value = ir.coerce_parameter(
                     name, definition["defaultValue"], definition["parameterType"]
                 )
@@ -568,13 +576,7 @@ class ArgoCompiler:
             "args": args,
             "env": env,
             "resources": self._resources(container_ir.get("resources", {})),
-            "securityContext": {
-                "allowPrivilegeEscalation": False,
-                "capabilities": {"drop": ["ALL"]},
-                "privileged": False,
-                "readOnlyRootFilesystem": True,
-                "runAsNonRoot": True,
-            },
+            "securityContext": restricted_container(),
         }
         template: dict[str, Any] = {
             "name": TEMPLATE,

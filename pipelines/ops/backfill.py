@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from components.common.procs import alive
 from pipelines.catalog import SCHEDULES, Schedule
 
 SCHEDULED_TIME_ANNOTATION = "workflows.argoproj.io/scheduled-time"  # set by Argo's cron and CLI
@@ -111,16 +111,6 @@ def plan(times: list[datetime], done: set[datetime], in_flight: set[datetime]) -
     return out
 
 
-def _alive(pid: Any) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (TypeError, ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def local_runs(runs_dir: Path, pipeline: str) -> tuple[set[datetime], set[datetime]]:
     """(succeeded, in flight) scheduled times of the local runs of `pipeline` in `runs_dir`.
     A run.json that cannot be read is named on stderr and counts as neither."""
@@ -140,7 +130,7 @@ def local_runs(runs_dir: Path, pipeline: str) -> tuple[set[datetime], set[dateti
             continue
         if record.get("status") == "succeeded":
             done.add(when)
-        elif record.get("status") == "running" and _alive(record.get("pid")):
+        elif record.get("status") == "running" and alive(record.get("pid")):
             running.add(when)
     return done, running
 

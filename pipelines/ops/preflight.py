@@ -23,6 +23,8 @@ CRDS = {
     "workflowtemplates.argoproj.io": "Argo Workflows (install modules/workflow_engines)",
     "cronworkflows.argoproj.io": "Argo Workflows (install modules/workflow_engines)",
     "inferenceservices.serving.kserve.io": "KServe, for the deploy step's InferenceService",
+    "eventsources.argoproj.io": "Argo Events, for the retrain triggers (manifests/README.md)",
+    "sensors.argoproj.io": "Argo Events, for the retrain triggers (manifests/README.md)",
 }
 
 

@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from pipelines import platform
+from pipelines.catalog import REASON
 
 KEY_METRIC = "roc_auc"
 AB_SUFFIX = "-ab"  # the readout's experiment: <model>-ab (components/readout/readout.py)
 # MLflow's RunStatus numbers, as a file store's meta.yaml keeps them.
 FILE_STATUS = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
+REASON_TAG = "pipeline.reason"  # the record step's tag of the run's reason parameter
 RUN_RECORD = "run.json"  # pipelines/local/results.py writes it in every run folder
 # Words of the blessing reasons that say why a candidate was not blessed (components/evaluate).
 NOT_BLESSED = ("below the floor", "regresses", "not blessed", "less than the required")
@@ -281,6 +283,14 @@ def _short(text: str, width: int = 48) -> str:
     return text if len(text) <= width else text[: width - 1].rstrip() + "…"
 
 
+def run_reason(tracked: Tracked | None, local: LocalRun | None) -> str:
+    """Why the run started (its `reason` parameter: manual, schedule, backfill, drift: ...),
+    from the run folder's arguments or the MLflow run's tag; "-" for runs from before it."""
+    arguments = local.record.get("arguments", {}) if local else {}
+    reason = arguments.get(REASON) or (tracked.tags.get(REASON_TAG) if tracked else None)
+    return str(reason) if reason else "-"
+
+
 def blessing(tracked: Tracked | None) -> str:
     """yes, or no with the first reason that refused it."""
     if tracked is None or "blessed" not in tracked.tags:
@@ -326,7 +336,8 @@ def list_runs(
             f"no runs in {runs_dir}/ or at {uri}: run `make demo` (or `python -m pipelines run "
             "retrain`) first, or pass --runs-dir / --tracking-uri"
         )
-    header = ["run id", "started (UTC)", "engine", "status", "run", "version", "blessed", "A/B"]
+    header = ["run id", "started (UTC)", "engine", "status", "reason", "run", "version"]
+    header += ["blessed", "A/B"]
     table = [[*header, metric]]
     for t, local in rows[:limit]:
         published = local.published if local else None
@@ -338,6 +349,7 @@ def list_runs(
                 _started(t, local),
                 str(record.get("engine", "-")),
                 str(record.get("status") or (t.status.lower() if t else "-")),
+                _short(run_reason(t, local), 28),
                 local.folder.name if local else (t.name if t else "-"),
                 published["version"] if published else "-",
                 blessing(t),

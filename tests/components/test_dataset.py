@@ -85,6 +85,11 @@ def test_dataset_output(built_dataset: Path) -> None:
         text = features["text"]
         assert 1 <= text["min"] <= text["quantiles"][5] <= text["max"]  # lengths
         assert len(text["quantiles"]) == 11 and text["missing_rate"] == 0.0
+        # The text's words (the monitor's vocabulary), most frequent first; only for text.
+        top_words = text["words"]["top"]
+        assert top_words[0][1] >= top_words[-1][1] and len(top_words) <= 5000
+        assert text["words"]["total"] >= sum(n for _, n in top_words) > 0
+        assert "words" not in features["movie_name"]
         assert json.loads((built_dataset / split / "stats.json").read_text())["split"] == split
         schema = json.loads((built_dataset / split / "schema.json").read_text())["features"]
         assert schema["label"] == {

@@ -267,6 +267,9 @@ def test_drifted_texts_give_drift_naming_the_feature(drifted: dict) -> None:
     assert not any("'amount'" in r or "'color'" in r for r in verdict["reasons"])
     oov = result["versions"]["v1"]["features"]["text"]["oov"]
     assert oov["baseline_oov_rate"] < 0.05 and oov["oov_rate"] > 0.4
+    # against the training texts' own words, which the dataset statistics keep for text
+    assert oov["source"].startswith("the training texts' word list")
+    assert oov["vocabulary_words"] == len(WORDS)
     # the drift shows over time: the buckets after the second hour, not the first ones
     over = result["versions"]["v1"]["features"]["text"]["over_time"]
     assert [r["psi"] > 0.25 for r in over] == [False, False, True, True]

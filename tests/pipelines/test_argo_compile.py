@@ -111,7 +111,7 @@ def argo_objects() -> list[dict[str, Any]]:
 def test_argo_objects_fit_heras_models_strictly() -> None:
     objects = argo_objects()
     assert (
-        sorted(o["kind"] for o in objects).count("WorkflowTemplate") == 11
+        sorted(o["kind"] for o in objects).count("WorkflowTemplate") == 12
     )  # train twice: on the GPU and its TFJob launcher
     for obj in objects:
         strict(obj)  # raises on any field the models (Argo's schema) do not know
@@ -142,7 +142,16 @@ def test_core_objects_pass_kubernetes_validate_strict() -> None:
         for obj in docs(path):
             kubernetes_validate.validate(obj, "1.33", strict=True)
             kinds.append(obj["kind"])
-    assert sorted(kinds) == ["ConfigMap", "Namespace", "Role", "RoleBinding", "ServiceAccount"]
+    assert sorted(kinds) == [
+        "ConfigMap",
+        "Namespace",
+        "Role",
+        "Role",
+        "RoleBinding",
+        "RoleBinding",
+        "ServiceAccount",
+        "ServiceAccount",
+    ]
     serving = docs(catalog.MANIFESTS / "serving" / "ab-router.yaml")
     for obj in serving:
         kubernetes_validate.validate(obj, "1.33", strict=True)
@@ -191,6 +200,7 @@ def test_production_defaults_on_every_template() -> None:
         "train",
         "train-2",  # train's TFJob launcher (train_workers > 1)
         "monitor",
+        "trigger",
         "evaluate",
         "deploy",
         "record",

@@ -167,10 +167,11 @@ def test_dry_run_and_argo_target_print_the_commands_and_run_nothing(
     assert fake.calls == []
     out = capsys.readouterr().out
     assert "--scheduled-time 2026-11-02T03:00:00Z" in out and "-p window_days=1" in out
+    assert "-p reason=backfill" in out  # each run's record says why it ran
     assert _backfill(tmp_path, monkeypatch, fake, "--target", "argo", "--dry-run") == 0
     out = capsys.readouterr().out
     assert "argo submit --from cronwf/retrain --namespace" in out
-    assert "--scheduled-time 2026-11-04T03:00:00Z --wait" in out
+    assert "--scheduled-time 2026-11-04T03:00:00Z --wait -p reason=backfill" in out
     assert fake.calls == []
 
 

@@ -111,7 +111,9 @@ def test_ir_is_a_valid_pipeline_spec(compiled: dict[str, Path]) -> None:
         "tracking_uri",
         "run_url",
         "train_workers",
+        "reason",
     }
+    assert params["reason"]["defaultValue"] == "manual"
 
 
 def test_ab_readout_ir_reads_out_then_applies(compiled: dict[str, Path]) -> None:

@@ -108,6 +108,7 @@ def test_run_publishes_then_a_worse_candidate_is_not_deployed(
     assert lines[0].split()[:4] == ["run", "id", "started", "(UTC)"] and len(lines) == 3
     assert run_dir.name in lines[1] and first["version"] in lines[2]
     assert " no: " in lines[1] and " yes " in lines[2]  # the strict run was not blessed
+    assert lines[0].split()[6] == "reason" and lines[1].split()[5] == "manual"  # why each ran
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking)
@@ -117,6 +118,7 @@ def test_run_publishes_then_a_worse_candidate_is_not_deployed(
     )
     newest = runs[0].data
     assert newest.tags["pipeline.job_name"] == run_dir.name and newest.tags["blessed"] == "false"
+    assert newest.tags["pipeline.reason"] == "manual"
     first_run = runs[1].data.tags
     assert first_run["pipeline.run_url"] == (
         f"https://kfp.example/#/runs/details/{first_run['pipeline.job_id']}"

@@ -113,14 +113,14 @@ def test_listing_reads_the_records_without_mlflow(store: dict[str, Any]) -> None
     print(f"listing took {seconds:.2f}s")
     lines = result.stdout.splitlines()
     assert lines[0].split() == [
-        "run", "id", "started", "(UTC)", "engine", "status", "run", "version", "blessed", "A/B",
-        "roc_auc",
+        "run", "id", "started", "(UTC)", "engine", "status", "reason", "run", "version",
+        "blessed", "A/B", "roc_auc",
     ]  # fmt: skip
     newest, middle, oldest = lines[1:4]
     ids = store["ids"]
     assert newest.startswith(f"{ids[2][:12]}  2026-12-01 12:00  kfp")
     assert "no: roc_auc 0.7000 is below the floor 0.75" in newest and newest.endswith("0.7000")
-    assert middle.split()[:5] == [ids[1][:12], "2026-12-01", "11:00", "argo", "succeeded"]
+    assert middle.split()[:6] == [ids[1][:12], "2026-12-01", "11:00", "argo", "succeeded", "-"]
     assert " v2 " in middle and " yes " in middle and "rolled back" in middle
     assert " v1 " in oldest and "champion (no A/B)" in oldest and oldest.endswith("0.8800")
     assert len(lines) == 4

@@ -165,6 +165,7 @@ def test_the_base_is_what_install_and_schedule_apply() -> None:
             *sorted(catalog.CLUSTER_MANIFESTS.glob("*.yaml")),
             *sorted(catalog.ARGO_TEMPLATES.glob("*.yaml")),
             *[catalog.argo_manifest(n, cron=True) for n in sorted(catalog.SCHEDULES)],
+            catalog.MANIFESTS / "argo" / "retrain-triggers.yaml",
         ]
         for o in docs(p)
     ]
@@ -193,12 +194,19 @@ def test_overlay_moves_namespace_registry_and_service_account(
             assert obj["metadata"]["name"] == "team-a"
         else:
             assert obj["metadata"]["namespace"] == "team-a", obj["metadata"]["name"]
-    (account,) = [o for o in overlaid if o["kind"] == "ServiceAccount"]
-    assert account["metadata"]["name"] == "team-a-pipelines"
-    (binding,) = [o for o in overlaid if o["kind"] == "RoleBinding"]
-    assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": "team-a-pipelines", "namespace": "team-a"}
+    accounts = sorted(o["metadata"]["name"] for o in overlaid if o["kind"] == "ServiceAccount")
+    assert accounts == ["retrain-triggers-sensor", "team-a-pipelines"]
+    bindings = [o["subjects"] for o in overlaid if o["kind"] == "RoleBinding"]
+    assert sorted(bindings, key=str) == [
+        [{"kind": "ServiceAccount", "name": "retrain-triggers-sensor", "namespace": "team-a"}],
+        [{"kind": "ServiceAccount", "name": "team-a-pipelines", "namespace": "team-a"}],
     ]
+    (event_source,) = [o for o in overlaid if o["kind"] == "EventSource"]
+    assert event_source["spec"]["template"]["serviceAccountName"] == "team-a-pipelines"
+    (sensor,) = [o for o in overlaid if o["kind"] == "Sensor"]
+    for trigger in sensor["spec"]["triggers"]:
+        submitted = trigger["template"]["argoWorkflow"]["source"]["resource"]["spec"]
+        assert submitted["serviceAccountName"] == "team-a-pipelines"
     images = []
     for obj in overlaid:
         if obj["kind"] in ("WorkflowTemplate", "CronWorkflow"):
