@@ -382,6 +382,7 @@ def _trigger(args: argparse.Namespace) -> int:
     detached local run), as the monitoring DAG runs it, with this runs folder."""
     import subprocess
 
+    from pipelines.local import results
     from pipelines.local.results import utc_stamp
 
     runs_dir = Path(args.runs_dir).resolve()
@@ -414,12 +415,11 @@ def _trigger(args: argparse.Namespace) -> int:
     print(f"  log: {started['log']}")
     if not args.wait:
         return 0
-    record_file = runs_dir / started["run"] / "run.json"
-    while True:
-        status = json.loads(record_file.read_text()).get("status")
-        if status != "running" or not alive(started["pid"]):
-            break
-        time.sleep(2)
+    try:
+        status = results.wait_ended(runs_dir / started["run"], started["pid"])["status"]
+    except results.RunLost as err:
+        print(f"retrain {started['run']}: {err}; its log: {started['log']}", file=sys.stderr)
+        return 1
     print(f"retrain {started['run']}: {status}")
     return 0 if status == "succeeded" else 1
 

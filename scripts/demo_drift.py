@@ -20,7 +20,6 @@ import argparse
 import datetime as dt
 import json
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -34,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from components.common.errors import InputDataError, PipelineError
 from components.common.registry import Registry
+from pipelines.local import results
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_REGISTRY = "local-gcs/retrain-dev-models/registry"
@@ -263,59 +263,37 @@ def retrain_runs(runs_dir: Path) -> list[Path]:
     return sorted(runs_dir.glob("retrain-*"))
 
 
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A detached child of ours that ended stays a zombie until reaped: not alive.
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return True  # not our child (started by the trigger step's process): it runs
-    return waited == 0
-
-
 def wait_for_retrain(
     runs_dir: Path, trigger: dict[str, Any], timeout: float = RETRAIN_TIMEOUT_SECONDS
 ) -> tuple[Path, dict[str, Any], float]:
     """Wait until the triggered retrain's run.json says it ended (a progress line every
     PROGRESS_SECONDS); (its folder, its record, seconds waited)."""
-    t0 = last = time.monotonic()
     what = started(trigger)
-    pid = what.get("pid")
-    while True:
-        runs = [runs_dir / what["run"]] if what.get("run") else retrain_runs(runs_dir)[-1:]
-        record = None
-        if runs and (runs[-1] / "run.json").is_file():
-            record = json.loads((runs[-1] / "run.json").read_text())  # written atomically
-        if record is not None and record.get("status") != "running":
-            return runs[-1], record, time.monotonic() - t0
-        waited = time.monotonic() - t0
-        if not _alive(pid) and (record is None or record.get("status") == "running"):
-            raise DemoError(
-                f"the triggered retrain (pid {pid}) ended without a final run record; its log: "
-                f"{what.get('log')}"
-            )
-        if waited > timeout:
-            raise DemoError(
-                f"the triggered retrain (pid {pid}) still runs after {waited:.0f}s; its log: "
-                f"{what.get('log')}"
-            )
-        if time.monotonic() - last >= PROGRESS_SECONDS:
-            last = time.monotonic()
-            tasks = (record or {}).get("tasks", {})
-            latest = list(tasks)[-1].split("/")[-1] if tasks else "none yet"
-            print(
-                f"  ... retrain running for {waited:.0f}s: {len(tasks)} task(s) finished, "
-                f"the last {latest}",
-                flush=True,
-            )
-        time.sleep(POLL_SECONDS)
+    if not what.get("run"):
+        raise DemoError(f"the trigger started a retrain but named no run folder: {what}")
+    run_dir = runs_dir / what["run"]
+    t0 = last = time.monotonic()
+
+    def tick(waited: float, record: dict[str, Any] | None) -> None:
+        nonlocal last
+        if time.monotonic() - last < PROGRESS_SECONDS:
+            return
+        last = time.monotonic()
+        tasks = (record or {}).get("tasks", {})
+        latest = list(tasks)[-1].split("/")[-1] if tasks else "none yet"
+        print(
+            f"  ... retrain running for {waited:.0f}s: {len(tasks)} task(s) finished, "
+            f"the last {latest}",
+            flush=True,
+        )
+
+    try:
+        record = results.wait_ended(
+            run_dir, what.get("pid"), timeout=timeout, poll=POLL_SECONDS, tick=tick
+        )
+    except (results.RunLost, TimeoutError) as err:
+        raise DemoError(f"the triggered retrain: {err}; its log: {what.get('log')}") from None
+    return run_dir, record, time.monotonic() - t0
 
 
 # ---- the story ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -74,7 +75,13 @@ def create_app(
 
     async def refresh() -> None:
         try:
-            await off_loop(router.refresh)
+            if await off_loop(router.refresh):
+                # A loaded model is tens of thousands of long-lived objects: frozen out of the
+                # collector, its full passes stop rescanning them (bench/serve.py's p99). The
+                # unfreeze first lets the collection free a model just replaced.
+                gc.unfreeze()
+                gc.collect()
+                gc.freeze()
         except Exception:  # the router handles bad pointers; anything else must not kill it
             log.exception("refresh from %s failed; serving what was loaded", router.registry.base)
 

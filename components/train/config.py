@@ -339,6 +339,13 @@ class TrainConfig(Strict):
     sampler: SamplerConfig = Field(default=SamplerConfig(), description="imbalanced labels")
     seed: int = Field(default=42, description="seed of initialisation, shuffling and sampling")
     shuffle_buffer: int = Field(default=20000, gt=0, description="examples in the shuffle buffer")
+    backup_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="back the training up (weights, epoch) at the end of an epoch at least this "
+        "many seconds after the last backup; a killed or preempted step resumes from it "
+        "(0: after every epoch)",
+    )
     search: SearchConfig | None = Field(
         default=None, description="hyperparameter search (null: none)"
     )

@@ -172,6 +172,30 @@ def vectorised(
     return with_data_sharding(ds.prefetch(tf.data.AUTOTUNE))
 
 
+def timed_backup(checkpoint_dir: str, every_seconds: float) -> Any:
+    """Keras' BackupAndRestore, backing up at the end of an epoch only once `every_seconds` have
+    passed since the last backup: a backup costs a fraction of a second, more than a small
+    table's epoch, and bounds what a kill loses (the epochs since it) all the same."""
+    import time
+
+    import keras
+
+    class TimedBackup(keras.callbacks.BackupAndRestore):
+        def on_train_begin(self, logs: Any = None) -> None:
+            super().on_train_begin(logs)
+            self._last_backup = time.monotonic()
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            if time.monotonic() - self._last_backup >= every_seconds:
+                super().on_epoch_end(epoch, logs)
+                self._last_backup = time.monotonic()
+            else:  # the epoch counts; its weights are backed up with a later epoch's
+                self._current_epoch = epoch + 1
+                self._last_batch_seen = 0
+
+    return TimedBackup(checkpoint_dir)
+
+
 def learning_rate(cfg: TrainConfig, steps_per_epoch: int) -> Any:
     import keras
 
@@ -375,7 +399,7 @@ def train(
         )
     from components.train.progress import EpochProgress
 
-    callbacks: list[Any] = [keras.callbacks.BackupAndRestore(checkpoint_dir)]
+    callbacks: list[Any] = [timed_backup(checkpoint_dir, cfg.backup_seconds)]
     stopper = None
     if cfg.early_stopping:
         stopper = keras.callbacks.EarlyStopping(

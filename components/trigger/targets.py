@@ -29,11 +29,40 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from components.common.errors import ConfigError, TransientError
 from components.common.procs import alive
 from components.trigger.rule import Decision, Run
+
+
+class Target(Protocol):
+    """What the trigger step asks of an engine (Local, ArgoEvents, Kfp)."""
+
+    def where(self) -> str:
+        """Where the runs are read, for the decision record."""
+        ...
+
+    def exclusive(self) -> contextlib.AbstractContextManager[None]:
+        """Held while the rule reads the runs and a retrain starts (one trigger at a time)."""
+        ...
+
+    def history(self) -> list[Run]:
+        """The retrains this engine ran or runs."""
+        ...
+
+    def start(
+        self,
+        decision: Decision,
+        window_end: str,
+        params: dict[str, str],
+        *,
+        monitor_run: str = "",
+        log: Path,
+    ) -> dict[str, Any]:
+        """Start a retrain; what identifies it."""
+        ...
+
 
 RETRAIN = "retrain"  # the pipeline a trigger starts
 PIPELINE_LABEL = "retrain-pipelines/pipeline"  # on every Workflow the Argo compile writes
@@ -169,6 +198,17 @@ class Local:
             cmd += ["-p", f"{key}={value}"]
         return cmd
 
+    def _run_of(self, pid: int, before: set[Path]) -> str | None:
+        """The run folder, not among `before`, whose run.json names the runner `pid` (an older
+        run's may name the same, reused, pid)."""
+        for path in self.runs_dir.glob(f"{RETRAIN}-*/run.json"):
+            if path.parent in before:
+                continue
+            with contextlib.suppress(OSError, json.JSONDecodeError):
+                if json.loads(path.read_text()).get("pid") == pid:
+                    return path.parent.name
+        return None
+
     def start(
         self,
         decision: Decision,
@@ -182,6 +222,7 @@ class Local:
         its run.json names its pid; {run, pid, log, command}."""
         cmd = self.command(decision, window_end, params)
         log.parent.mkdir(parents=True, exist_ok=True)
+        before = set(self.runs_dir.glob(f"{RETRAIN}-*"))
         with open(log, "ab") as out:
             child = subprocess.Popen(
                 cmd,
@@ -193,21 +234,11 @@ class Local:
             )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
-            for path in self.runs_dir.glob(f"{RETRAIN}-*/run.json"):
-                with contextlib.suppress(OSError, json.JSONDecodeError):
-                    record = json.loads(path.read_text())
-                    if record.get("pid") == child.pid or (
-                        record.get("status") != "running"
-                        and (record.get("arguments") or {}).get("reason") == decision.reason
-                        and child.poll() is not None
-                    ):
-                        return {
-                            "run": path.parent.name,
-                            "pid": child.pid,
-                            "log": str(log),
-                            "command": cmd,
-                        }
-            if child.poll() is not None:
+            exited = child.poll() is not None  # before the look: an exit after it is seen next
+            run = self._run_of(child.pid, before)  # its run.json, running or (if quick) ended
+            if run:
+                return {"run": run, "pid": child.pid, "log": str(log), "command": cmd}
+            if exited:
                 tail = log.read_text(errors="replace")[-600:].strip()
                 raise ConfigError(
                     f"the retrain exited with code {child.returncode} before it started; "

@@ -53,7 +53,7 @@ def read_verdict(monitor_dir: str) -> dict[str, Any]:
     return dict(verdict)
 
 
-def target_of(name: str, trigger_url: str, kfp_host: str) -> Any:
+def target_of(name: str, trigger_url: str, kfp_host: str) -> targets.Target:
     if name == "local":
         return targets.Local.from_env()
     if name == "argo-events":
@@ -75,7 +75,7 @@ def run(
     trigger_url: str = "",
     kfp_host: str = "",
     monitor_run: str = "",
-    target: Any = None,
+    target: targets.Target | None = None,
 ) -> dict[str, Any]:
     """Decide, start when the rule allows, and write output/trigger.json; the decision record."""
     try:
@@ -97,7 +97,7 @@ def run(
         )
         record |= {"fired": False, "reason": decision.reason, "why": decision.why}
     else:
-        engine = target or target_of(target_name, trigger_url, kfp_host)
+        engine: targets.Target = target or target_of(target_name, trigger_url, kfp_host)
         with engine.exclusive():
             runs = engine.history()
             decision = rule.decide(kind, detail, now, runs, cooldown_hours)

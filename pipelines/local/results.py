@@ -6,13 +6,16 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from components.common import fs
 from components.common.checks import safe_name
+from components.common.procs import alive
 from components.common.times import utc_now
 
 RUN_STAMP = "%Y%m%d-%H%M%S"  # in run folder names: retrain-20261122-030000-3f9a1c
@@ -89,9 +92,9 @@ def write_record(
     engine: str = "kfp",
     resume: dict[str, Any] | None = None,
 ) -> Path:
-    """Write run.json atomically: after every task while the run goes on (status "running",
-    with the runner's pid), and once at its end. `resume` is what `--resume` needs to rerun it
-    (the manifest's digest, the run's options)."""
+    """Write run.json atomically: after every task while the run goes on (status "running"),
+    and once at its end, each time with the runner's pid (who started it can find it).
+    `resume` is what `--resume` needs to rerun it (the manifest's digest, the run's options)."""
     record: dict[str, Any] = {
         "pipeline": pipeline,
         "engine": engine,
@@ -110,11 +113,47 @@ def write_record(
     }
     if resume is not None:
         record["resume"] = resume
-    if status == "running":
-        record["pid"] = os.getpid()
+    record["pid"] = os.getpid()
     path = run_dir / RECORD
     fs.write_text_atomic(path, json.dumps(record, indent=2, default=str) + "\n")
     return path
+
+
+class RunLost(RuntimeError):
+    """A run's runner is gone while its record still says it runs (killed, or it crashed)."""
+
+
+def wait_ended(
+    run_dir: Path,
+    pid: Any,
+    *,
+    timeout: float | None = None,
+    poll: float = 2.0,
+    tick: Callable[[float, dict[str, Any] | None], None] | None = None,
+) -> dict[str, Any]:
+    """Wait until `run_dir`'s run.json says the run ended (its runner is `pid`); the final
+    record. `tick(seconds waited, record or None)` is called at every poll. RunLost when the
+    runner is gone before the record ended; TimeoutError after `timeout` seconds."""
+    started = time.monotonic()
+    while True:
+        gone = not alive(pid)  # before the read: a runner that ends after it is seen next poll
+        try:
+            record: dict[str, Any] | None = json.loads((run_dir / RECORD).read_text())
+        except FileNotFoundError:
+            record = None
+        if record is not None and record.get("status") != "running":
+            return record
+        waited = time.monotonic() - started
+        if gone:
+            raise RunLost(
+                f"{run_dir}: its runner (pid {pid}) is gone but run.json "
+                + ("says it runs" if record else "was never written")
+            )
+        if timeout is not None and waited > timeout:
+            raise TimeoutError(f"{run_dir}: still running after {waited:.0f} s")
+        if tick is not None:
+            tick(waited, record)
+        time.sleep(poll)
 
 
 def read_results(record: dict[str, Any]) -> dict[str, TaskResult]:

@@ -141,6 +141,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(
             **_text(kind="ngram_bag", max_tokens=2000, embedding_dim=8),
             "epochs": 30,
             "early_stopping": None,
+            "backup_seconds": 0,  # every epoch
         },
     )
     cmd = [
@@ -222,3 +223,37 @@ def test_same_seed_same_model(tmp_path: Path, trained_model: Path, built_dataset
     first = json.loads((trained_model / "history.json").read_text())
     second = json.loads((tmp_path / "model" / "history.json").read_text())
     assert first == second
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("every_seconds", "backed_up"), [(0.0, [1, 2, 3]), (3600.0, [])])
+def test_backups_wait_for_their_interval(
+    tmp_path: Path, every_seconds: float, backed_up: list[int]
+) -> None:
+    """`backup_seconds`: an epoch's end backs up only once the interval has passed since the last
+    backup (0: every epoch); what a backup records is the epoch it was taken after."""
+    import keras
+    import numpy as np
+
+    from components.train.trainer import timed_backup
+
+    backup = tmp_path / "backup"
+    seen: list[int] = []
+
+    class Watch(keras.callbacks.Callback):  # runs after the backup, at every epoch's end
+        def on_epoch_end(self, epoch: int, logs: object = None) -> None:
+            meta = backup / "training_metadata.json"
+            if meta.exists():
+                seen.append(json.loads(meta.read_text())["epoch"])
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.zeros((8, 2), np.float32)
+    model.fit(
+        x,
+        x[:, :1],
+        epochs=3,
+        verbose=0,
+        callbacks=[timed_backup(str(backup), every_seconds), Watch()],
+    )
+    assert sorted(set(seen)) == backed_up
