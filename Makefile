@@ -6,7 +6,7 @@ UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
 CHECKOV := $(VENV)/checkov/bin/checkov
 
-.PHONY: help venv tools engine-lint compile demo demo-argo demo-challenger demo-ab demo-drift serve bench-serve test test-slow test-containers images publish-images e2e-containers lint infra-check format golden bench bench-data bench-train bench-reviews lock clean
+.PHONY: help venv tools engine-lint compile demo demo-argo demo-challenger demo-ab demo-drift serve bench-serve test test-slow test-containers test-distributed images publish-images e2e-containers lint infra-check format golden bench bench-data bench-train bench-reviews lock clean
 
 help:
 	@echo "make demo      set up .venv, compile the pipelines, run the retraining DAG locally"
@@ -29,6 +29,7 @@ help:
 	@echo "make publish-images REGISTRY=host/path  push the images there; the manifests pin their digests"
 	@echo "make e2e-containers  the retraining DAG with every task in its image"
 	@echo "make test-containers the tests that need Docker and the images"
+	@echo "make test-distributed the Beam steps on Beam's Prism runner, workers in the images"
 
 venv: $(STAMP)
 $(STAMP): requirements/dev.lock pyproject.toml
@@ -125,6 +126,11 @@ e2e-containers: images
 
 test-containers: images
 	$(PY) -m pytest -m docker -rs
+
+# The Beam steps on Beam's Prism runner (make tools builds it), workers in the images, gs:// on
+# an emulator: byte-identical outputs to the in-process runner (scripts/prism.py starts it).
+test-distributed: images tools
+	$(PY) -m pytest -m distributed -rs
 
 # The engines' own tools, built from their Go modules (tools/tools.txt) into a cache outside the
 # clone; the second run on a machine takes seconds.

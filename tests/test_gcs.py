@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,19 +23,20 @@ from tests.components.test_deploy import BLESSED, fake_model
 from tests.conftest import REPO, free_port
 
 
-@pytest.fixture(scope="module")
-def gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def start_emulator(host: str = "127.0.0.1") -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    """A GCS emulator on `host`, in memory; the process and the environment that points
+    google-cloud-storage and Beam's FileSystems at it."""
     port = free_port()
     emulator = Path(sys.executable).parent / "gcp-storage-emulator"
     proc = subprocess.Popen(
-        [str(emulator), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"],
+        [str(emulator), "start", "--host", host, "--port", str(port), "--in-memory"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
     while True:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            socket.create_connection((host, port), timeout=1).close()
             break
         except OSError:
             assert proc.poll() is None, "the GCS emulator exited"
@@ -42,9 +44,14 @@ def gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             time.sleep(0.2)
     env = {
         **os.environ,
-        "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{port}",
+        "STORAGE_EMULATOR_HOST": f"http://{host}:{port}",
         "GOOGLE_CLOUD_PROJECT": "test-project",
     }
+    return proc, env
+
+
+def create_buckets(env: dict[str, str], *names: str) -> Any:
+    """The buckets, on the emulator `env` points at; a storage client of it."""
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
@@ -53,8 +60,15 @@ def gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         credentials=AnonymousCredentials(),
         client_options={"api_endpoint": env["STORAGE_EMULATOR_HOST"]},
     )
-    for name in ("raw-data", "models"):
+    for name in names:
         client.create_bucket(name)
+    return client
+
+
+@pytest.fixture(scope="module")
+def gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    proc, env = start_emulator()
+    client = create_buckets(env, "raw-data", "models")
     client.bucket("raw-data").blob("reviews/part-1.csv").upload_from_string(
         "category,text,movie_name\nfresh,A gem.,m1\nrotten,Dull.,m2\n"
     )
@@ -183,3 +197,48 @@ def test_request_log_ships_segments_to_gs(
     )
     assert lines == ["left", "r0", "r1", "r2"]
     assert not list((tmp_path / "m" / "requests").rglob("*.jsonl"))  # nothing kept locally
+
+
+@pytest.mark.integration
+def test_a_gs_output_is_committed_whole_or_not_at_all(
+    gcs: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fs.staged_output on gs://: the Beam steps' outputs appear whole, a failed job leaves the
+    previous output as it was, and a new output drops the old one's files."""
+    for key in ("STORAGE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT"):
+        monkeypatch.setenv(key, gcs[key])
+    from components.common import fs
+
+    out = "gs://models/step/records"
+
+    def contents() -> dict[str, str]:
+        return {f[len(out) + 1 :]: fs.read_text(f) for f in fs.files_under(out)}
+
+    with fs.staged_output(out, last="stats.json") as stage:
+        assert stage.startswith("gs://models/step/.records.staging-")
+        fs.write_marker(fs.join(stage, "records", "part-0.jsonl"), "a\n")
+        fs.write_marker(fs.join(stage, "records", "part-1.jsonl"), "b\n")
+        assert contents() == {}  # nothing visible before the commit
+        fs.write_json(fs.join(stage, "stats.json"), {"rows": 2})
+    first = contents()
+    assert set(first) == {"records/part-0.jsonl", "records/part-1.jsonl", "stats.json"}
+
+    with (
+        pytest.raises(ValueError, match="job failed"),
+        fs.staged_output(out, last="stats.json") as stage,
+    ):
+        fs.write_marker(fs.join(stage, "records", "part-0.jsonl"), "broken\n")
+        raise ValueError("job failed")
+    assert contents() == first
+    with (
+        pytest.raises(RuntimeError, match=r"wrote no stats\.json"),
+        fs.staged_output(out, last="stats.json") as stage,
+    ):
+        fs.write_marker(fs.join(stage, "records", "part-0.jsonl"), "half\n")
+    assert contents() == first
+    assert [f for f in fs.files_under("gs://models/step") if "staging" in f] == []
+
+    with fs.staged_output(out, last="stats.json") as stage:
+        fs.write_marker(fs.join(stage, "records", "part-0.jsonl"), "c\n")
+        fs.write_json(fs.join(stage, "stats.json"), {"rows": 1})
+    assert contents() == {"records/part-0.jsonl": "c\n", "stats.json": '{\n  "rows": 1\n}\n'}

@@ -3,6 +3,13 @@
 Without a `--runner`, the in-process FnApiRunner runs the job. Beam's DirectRunner would first
 try the Prism runner, which downloads a binary at run time; pinning the in-process runner keeps a
 local run the same on every machine. Dataflow, Flink or Spark flags pass through untouched.
+
+On a runner that starts its own workers (Dataflow, Flink, Spark, a portable job server) they
+must run the step's code: unless the options say how the SDK workers run
+(`--sdk_container_image`, `--environment_type`, `--environment_config`), the step's own image
+(`--beam-worker-image`, which the compiled pipeline passes) becomes Dataflow's
+`--sdk_container_image`, or the portable runners' Docker environment
+(`--environment_type=DOCKER --environment_config=IMAGE`).
 """
 
 from __future__ import annotations
@@ -10,6 +17,8 @@ from __future__ import annotations
 import argparse
 import shlex
 from typing import Any
+
+from components.common.errors import ConfigError
 
 IN_PROCESS_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
 
@@ -21,15 +30,36 @@ def with_runner(args: list[str]) -> list[str]:
     return [*args, f"--runner={IN_PROCESS_RUNNER}"]
 
 
-def in_process(args: list[str]) -> bool:
-    """Whether these arguments run the job on the in-process runner (a single worker)."""
+def runner_of(args: list[str]) -> str | None:
+    """The --runner these arguments name (the last one), or None."""
     runner = None
     for i, arg in enumerate(args):
         if arg.startswith("--runner="):
             runner = arg.split("=", 1)[1]
         elif arg == "--runner" and i + 1 < len(args):
             runner = args[i + 1]
-    return runner in (None, IN_PROCESS_RUNNER, "FnApiRunner")
+    return runner
+
+
+def in_process(args: list[str]) -> bool:
+    """Whether these arguments run the job on the in-process runner (a single worker)."""
+    return runner_of(args) in (None, IN_PROCESS_RUNNER, "FnApiRunner")
+
+
+# Runners whose workers are started by the runner, away from the launcher (Beam's names,
+# lower-cased, as its runner lookup reads them).
+REMOTE_RUNNERS = ("dataflowrunner", "flinkrunner", "sparkrunner", "portablerunner")
+
+
+def runner_name(args: list[str]) -> str:
+    """The runner's name as Beam's lookup reads it: `FlinkRunner`, `flink` -> `flinkrunner`."""
+    name = (runner_of(args) or "").rsplit(".", 1)[-1].lower()
+    return name if name.endswith("runner") else name + "runner"
+
+
+def remote(args: list[str]) -> bool:
+    """Whether the runner starts its own workers, which then need the step's code."""
+    return runner_name(args) in REMOTE_RUNNERS
 
 
 def pipeline_options(args: list[str]) -> Any:
@@ -38,6 +68,30 @@ def pipeline_options(args: list[str]) -> Any:
     return PipelineOptions(with_runner(args))
 
 
+WORKER_FLAGS = ("--sdk_container_image", "--environment_type", "--environment_config")
+
+
+def with_worker_image(args: list[str], image: str) -> list[str]:
+    """`args`, with `image` as the workers' container when a remote runner would otherwise
+    start workers without the step's code; ConfigError when it would and no image is known."""
+    named = any(a.split("=", 1)[0] in WORKER_FLAGS for a in args)
+    if not remote(args) or named:
+        return list(args)
+    if not image:
+        raise ConfigError(
+            "a remote Beam runner needs the image its workers run: pass --beam-worker-image "
+            "IMAGE or --sdk_container_image=IMAGE (the step's image, built by make images and "
+            "pushed by make publish-images), or say how the workers run (--environment_type)"
+        )
+    if runner_name(args) == "dataflowrunner":
+        return [*args, f"--sdk_container_image={image}"]
+    # The portable runners (Flink, Spark, a job server) start Docker workers of the image
+    # environment_config names; they do not read sdk_container_image.
+    return [*args, "--environment_type=DOCKER", f"--environment_config={image}"]
+
+
 def beam_args(args: argparse.Namespace, unknown: list[str]) -> list[str]:
-    """The step's Beam arguments: its unknown flags, then the words of `--beam-options`."""
-    return [*unknown, *shlex.split(args.beam_options)]
+    """The step's Beam arguments: its unknown flags, then the words of `--beam-options`, and the
+    workers' image for a remote runner (with_worker_image)."""
+    given = [*unknown, *shlex.split(args.beam_options)]
+    return with_worker_image(given, getattr(args, "beam_worker_image", ""))

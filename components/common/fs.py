@@ -300,6 +300,71 @@ def staged_dir(final: Path) -> Iterator[Path]:
             os.replace(stage, final)
 
 
+def write_json(uri: str, payload: Any) -> None:
+    """A small JSON document written whole, at a local path or a gs:// URI."""
+    write_marker(uri, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def delete(uri: str) -> None:
+    """Remove one file, local or gs://."""
+    if is_remote(uri):
+        beam_filesystems().delete([uri])
+    else:
+        local_path(uri).unlink()
+
+
+def files_under(uri: str) -> list[str]:
+    """Every file below the folder or prefix `uri`, sorted; [] when there is none."""
+    if not is_remote(uri):
+        return sorted(str(p) for p in local_path(uri).rglob("*") if p.is_file())
+    prefix = uri.rstrip("/") + "/"
+    return [f for f in match(prefix + "**") if f.startswith(prefix)]
+
+
+@contextlib.contextmanager
+def staged_output(uri: str | Path, last: str) -> Iterator[str]:
+    """staged_dir for a folder that is a local path or a gs:// prefix: yield a staging URI
+    that the job (its workers included) writes to, and commit it as `uri` on success.
+
+    Locally that is staged_dir's one rename. An object store has no rename of a prefix, so the
+    staging objects are copied under `uri` with `last` (a file name relative to the folder, the
+    one every reader opens first) removed before and written after all others: a reader sees
+    the whole output or none, and a failed job leaves `uri` as it was. A job that fails removes
+    its staging prefix; a killed one leaves it under a dot-name, beside `uri`, that no reader
+    lists (a bucket lifecycle rule can expire such leftovers).
+    """
+    if not is_remote(str(uri)):
+        with staged_dir(local_path(str(uri))) as folder:
+            yield str(folder)
+        return
+    final = str(uri).rstrip("/")
+    parent, _, name = final.rpartition("/")
+    stage = f"{parent}/.{name}.staging-{uuid.uuid4().hex[:8]}"
+    FileSystems = beam_filesystems()
+    try:
+        yield stage
+        staged = files_under(stage)
+        relative = [f[len(stage) + 1 :] for f in staged]
+        if last not in relative:
+            raise RuntimeError(f"{stage}: the job wrote no {last}; nothing is committed")
+        marker = join(final, last)
+        if exists(marker):
+            FileSystems.delete([marker])
+        old = set(files_under(final))
+        rest = [r for r in relative if r != last]
+        targets = [join(final, *r.split("/")) for r in rest]
+        if rest:
+            FileSystems.copy([join(stage, *r.split("/")) for r in rest], targets)
+        stale = sorted(old - set(targets))
+        if stale:  # an earlier output's files the new one does not have
+            FileSystems.delete(stale)
+        FileSystems.copy([join(stage, last)], [marker])
+    finally:
+        leftover = files_under(stage)
+        if leftover:
+            FileSystems.delete(leftover)
+
+
 GCS_TIMEOUT_ENV = "RETRAIN_GCS_TIMEOUT_SECONDS"  # how long a gs:// source may take to answer
 GCS_TIMEOUT_DEFAULT = 30.0
 

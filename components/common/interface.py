@@ -12,6 +12,7 @@ import ast
 import dataclasses
 import importlib.util
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +20,15 @@ EXECUTOR_INPUT_FLAG = "executor-input"
 EXECUTOR_INPUT_HELP = (
     "KFP executor input JSON (the {{$}} placeholder): artifact metadata and output parameters "
     "are recorded for the KFP UI"
+)
+
+# A Beam step (one with a `beam_options` parameter) also takes the image its remote workers run:
+# the step's own, passed by the compiled pipeline (components.common.beam_options).
+BEAM_OPTIONS = "beam_options"
+BEAM_WORKER_IMAGE_FLAG = "beam-worker-image"
+BEAM_WORKER_IMAGE_HELP = (
+    "the image Beam's workers run on a remote runner (Dataflow, Flink, Spark), passed as "
+    "--sdk_container_image; the compiled pipeline passes the step's own image"
 )
 
 Kind = Literal["input", "output", "parameter"]
@@ -35,7 +45,7 @@ class Param:
     name: str
     flag: str
     kind: Kind  # input artifact, output artifact or output parameter file, plain parameter
-    type: type
+    type: Callable[[str], Any]  # str, int, float, bool, or an output location
     default: Any  # _REQUIRED when the signature gives none
     help: str
 
@@ -104,14 +114,20 @@ def docstring_args(doc: str) -> tuple[str, dict[str, str]]:
     return text, {k: " ".join(v).strip() for k, v in args.items()}
 
 
-def _kind(annotation: ast.expr | None, where: str) -> tuple[Kind, type]:
+def location(text: str) -> Any:
+    """An output's location as given: a Path, or a URI kept whole (gs://bucket/...), which a
+    Path would fold to gs:/bucket/... (the Beam steps write their outputs there directly)."""
+    return text if "://" in text else Path(text)
+
+
+def _kind(annotation: ast.expr | None, where: str) -> tuple[Kind, Callable[[str], Any]]:
     if annotation is None:
         raise InterfaceError(f"{where}: every parameter needs a type annotation")
     text = ast.unparse(annotation)
     if re.fullmatch(r"(dsl\.)?Input\[.+\]", text):
         return "input", str
     if re.fullmatch(r"(dsl\.)?(Output\[.+\]|OutputPath\(.*\))", text):
-        return "output", Path
+        return "output", location
     if text in _TYPES:
         return "parameter", _TYPES[text]
     raise InterfaceError(
@@ -204,6 +220,8 @@ def add_arguments(parser: argparse.ArgumentParser, interface: Interface) -> None
         parser.add_argument(f"--{p.flag}", **kwargs)
     if interface.executor_input:
         parser.add_argument(f"--{EXECUTOR_INPUT_FLAG}", default=None, help=EXECUTOR_INPUT_HELP)
+    if any(p.name == BEAM_OPTIONS for p in interface.params):
+        parser.add_argument(f"--{BEAM_WORKER_IMAGE_FLAG}", default="", help=BEAM_WORKER_IMAGE_HELP)
 
 
 def parser(module: str, description: str | None = None) -> argparse.ArgumentParser:

@@ -19,7 +19,13 @@ from kfp import dsl
 from kfp.dsl.container_component_artifact_channel import ContainerComponentArtifactChannel
 from kfp.dsl.types import type_annotations
 
-from components.common.interface import EXECUTOR_INPUT_FLAG, docstring_args, flag_name
+from components.common.interface import (
+    BEAM_OPTIONS,
+    BEAM_WORKER_IMAGE_FLAG,
+    EXECUTOR_INPUT_FLAG,
+    docstring_args,
+    flag_name,
+)
 
 
 def step(
@@ -30,6 +36,7 @@ def step(
     extra: Mapping[str, Any] | None = None,
     executor_input: bool = False,
     cli_defaults: Mapping[str, Any] | None = None,  # read by the CLI only (common.interface)
+    uris: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., None]], Any]:
     """Decorate a body-less signature into a container component running `module`.
 
@@ -37,13 +44,16 @@ def step(
     `--output`); extra: flag -> value appended after the parameters (platform constants, KFP
     placeholders); executor_input: append `--executor-input {{$}}` so the step can record
     artifact metadata and output parameters; cli_defaults: parameter -> the CLI's default where
-    the pipeline always passes one but a person running the CLI may leave it out.
+    the pipeline always passes one but a person running the CLI may leave it out; uris:
+    artifacts passed as their URI (gs://... on KFP) instead of the launcher's local path, for a
+    Beam job whose workers read and write them directly.
     """
     renamed = dict(flags or {})
 
     def decorate(func: Callable[..., None]) -> Any:
         names = list(inspect.signature(func).parameters)
-        for what, given in (("flags", renamed), ("cli_defaults", cli_defaults or {})):
+        given_names = (("flags", renamed), ("cli_defaults", cli_defaults or {}), ("uris", uris))
+        for what, given in given_names:
             unknown = sorted(set(given) - set(names))
             if unknown:
                 raise ValueError(
@@ -54,11 +64,14 @@ def step(
         def container(*values: Any) -> dsl.ContainerSpec:
             args: list[Any] = []
             for name, value in zip(names, values, strict=True):
-                placeholder = (
-                    value.path if isinstance(value, ContainerComponentArtifactChannel) else value
-                )
+                placeholder = value
+                if isinstance(value, ContainerComponentArtifactChannel):
+                    placeholder = value.uri if name in uris else value.path
                 args += [f"--{renamed.get(name, flag_name(name))}", placeholder]
-            for flag, value in (extra or {}).items():
+            extras = dict(extra or {})
+            if BEAM_OPTIONS in names:  # remote Beam workers run the step's own image
+                extras[BEAM_WORKER_IMAGE_FLAG] = image
+            for flag, value in extras.items():
                 args += [f"--{flag}", value]
             if executor_input:
                 args += [f"--{EXECUTOR_INPUT_FLAG}", dsl.PIPELINE_TASK_EXECUTOR_INPUT_PLACEHOLDER]

@@ -13,7 +13,13 @@ FAMILY = "tf"
 def component(image: str) -> Any:
     """The KFP container component, running in `image` (a full image reference)."""
 
-    @step(image, "components.dataset", flags={"dataset": "output"}, cli_defaults={"report": None})
+    @step(
+        image,
+        "components.dataset",
+        flags={"dataset": "output"},
+        cli_defaults={"report": None},
+        uris=("records", "dataset"),
+    )
     def build_dataset(
         records: dsl.Input[dsl.Dataset],
         config: str,

@@ -5,7 +5,6 @@ statistics, compare them with a baseline for drift, and publish the dataset fold
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -72,7 +71,7 @@ def baseline(
 def run(
     records_dir: str,
     config_uri: str,
-    output: Path,
+    output: str | Path,
     beam_args: list[str],
     previous: tuple[str, DatasetStats] | None = None,
 ) -> DatasetStats:
@@ -99,20 +98,20 @@ def run(
         f"beam: {upstream['rows_out']} records into splits {'/'.join(config.splits)}, "
         "TFRecords and statistics"
     )
-    with fs.staged_dir(output) as stage:
+    with fs.staged_output(output, last=STATS) as stage:
         with beam.Pipeline(options=options) as p:
             dp.build(
                 p,
                 records_glob,
                 config,
                 LABEL,
-                str(stage),
-                str(stage / STATS),
-                str(stage / FEATURES),
+                stage,
+                fs.join(stage, STATS),
+                fs.join(stage, FEATURES),
             )
-        raw = json.loads((stage / STATS).read_text())
-        per_feature = json.loads((stage / FEATURES).read_text())
-        (stage / FEATURES).unlink()
+        raw = fs.read_json(fs.join(stage, STATS))
+        per_feature = fs.read_json(fs.join(stage, FEATURES))
+        fs.delete(fs.join(stage, FEATURES))
         splits: dict[str, SplitStats] = {
             name: raw.get(name, {"examples": 0, "label_counts": {}, "positive_rate": None})
             for name in config.splits
@@ -120,7 +119,8 @@ def run(
         for name, split in splits.items():
             split["groups"] = raw.get(f"groups:{name}", 0)
             split["files"] = sorted(
-                p.name for p in (stage / name).glob("*" + Dataset.TFRECORD_SUFFIX)
+                uri.rsplit("/", 1)[-1]
+                for uri in fs.match(fs.join(stage, name, "*" + Dataset.TFRECORD_SUFFIX))
             )
             split["features"] = per_feature.get(name, {})
         total = sum(s["examples"] for s in splits.values())
@@ -153,9 +153,9 @@ def run(
                 if feature_kinds.get(name) != "text":
                     fstats.pop("words", None)
         for name, split in splits.items():
-            fs.write_json_atomic(stage / name / STATS, {"split": name, **split})
-            fs.write_json_atomic(
-                stage / name / SCHEMA, infer_schema(config.features, split["features"])
+            fs.write_json(fs.join(stage, name, STATS), {"split": name, **split})
+            fs.write_json(
+                fs.join(stage, name, SCHEMA), infer_schema(config.features, split["features"])
             )
         if previous is not None:
             stats["drift"] = {
@@ -164,7 +164,7 @@ def run(
             }
             for warning in stats["drift"]["warnings"]:
                 log.warning("drift: %s", warning)
-        fs.write_json_atomic(stage / STATS, stats)
+        fs.write_json(fs.join(stage, STATS), stats)
         schema: DatasetSchema = {
             "features": dict(config.features),
             "label": LABEL,
@@ -173,7 +173,7 @@ def run(
             "sources": sources,
             "excluded": list(records_schema["excluded"]) if records_schema else [],
         }
-        fs.write_json_atomic(stage / SCHEMA, schema)
+        fs.write_json(fs.join(stage, SCHEMA), schema)
     progress.report(
         ", ".join(f"{name} {split['examples']}" for name, split in splits.items())
         + " examples"

@@ -10,6 +10,7 @@ import apache_beam as beam
 
 from components.common.artifacts import Dataset
 from components.common.example_proto import encode_example
+from components.common.shards import WriteShards
 from components.dataset.split import DatasetConfig, assign_split
 from components.dataset.stats import FeatureStatistics
 
@@ -40,40 +41,13 @@ class _ToExample(beam.DoFn):
         yield split, encode_example(record, self._features)
 
 
-def _digest(example: bytes) -> bytes:
-    import hashlib
-
-    return hashlib.sha256(example).digest()
-
-
-class _WriteShard(beam.DoFn):
-    """Write one shard: its examples in content-hash order, GZIP TFRecord framing (as
-    WriteToTFRecord writes it), so the same records always give the same bytes."""
-
-    def __init__(self, outputs: Mapping[str, tuple[str, int]]) -> None:
-        self._outputs = dict(outputs)
-
-    def process(self, kv: tuple[tuple[str, int], Iterable[bytes | None]]) -> Iterable[str]:
-        from apache_beam.io.filesystem import CompressionTypes
-        from apache_beam.io.filesystems import FileSystems
-        from apache_beam.io.tfrecordio import _TFRecordUtil
-
-        (split, index), examples = kv
-        prefix, shards = self._outputs[split]
-        path = f"{prefix}-{index:05d}-of-{shards:05d}{TFRECORD_SUFFIX}"
-        ordered = sorted((e for e in examples if e is not None), key=_digest)
-        with FileSystems.create(path, compression_type=CompressionTypes.GZIP) as handle:
-            for example in ordered:
-                _TFRecordUtil.write_record(handle, example)
-        yield path
-
-
 class WriteSplits(beam.PTransform):
     """Each split's examples as its `shards` TFRecord files, `outputs` being {split: (prefix,
     shards)} (a split not named is not written); which shard and where in it an example goes
-    depend only on its bytes, so the dataset is byte-identical from run to run (and the seeded
-    training shuffle then sees the same order). All splits share one shuffle: on small data a
-    job's stages, not its records, are what it spends its time on."""
+    depend only on its bytes (components.common.shards), so the dataset is byte-identical from
+    run to run and runner to runner (and the seeded training shuffle then sees the same order).
+    All splits share one shuffle: on small data a job's stages, not its records, are what it
+    spends its time on."""
 
     def __init__(self, outputs: Mapping[str, tuple[str, int]], features: Mapping[str, str]) -> None:
         super().__init__()
@@ -81,24 +55,11 @@ class WriteSplits(beam.PTransform):
 
     def expand(self, pairs: beam.PCollection) -> beam.PCollection:
         outputs = self._outputs
-
-        def shard_of(split: str, example: bytes) -> tuple[tuple[str, int], bytes]:
-            return (split, int.from_bytes(_digest(example)[:8], "big") % outputs[split][1]), example
-
-        keyed = (
+        return (
             pairs
             | "Select" >> beam.Filter(lambda kv: kv[0] in outputs)
             | "ToExample" >> beam.ParDo(_ToExample(self._features))
-            | "ShardOf" >> beam.MapTuple(shard_of)
-        )
-        every_shard = pairs.pipeline | "AllShards" >> beam.Create(
-            [((name, i), None) for name, (_, shards) in outputs.items() for i in range(shards)]
-        )
-        return (
-            (keyed, every_shard)
-            | "WithEmpty" >> beam.Flatten()
-            | "ByShard" >> beam.GroupByKey()
-            | "Write" >> beam.ParDo(_WriteShard(outputs))
+            | "Shards" >> WriteShards(outputs, TFRECORD_SUFFIX, framing="tfrecord")
         )
 
 

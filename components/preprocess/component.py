@@ -13,7 +13,7 @@ FAMILY = "beam"
 def component(image: str) -> Any:
     """The KFP container component, running in `image` (a full image reference)."""
 
-    @step(image, "components.preprocess", flags={"records": "output"})
+    @step(image, "components.preprocess", flags={"records": "output"}, uris=("raw", "records"))
     def preprocess(
         raw: dsl.Input[dsl.Dataset],
         config: str,

@@ -6,11 +6,10 @@ with the schema it validated against."""
 from __future__ import annotations
 
 import gc
-import json
 import logging
 from pathlib import Path
 
-from components.common import beam_options, fs, progress
+from components.common import beam_options, fs, progress, shards
 from components.common.artifacts import DROPPED, Raw, RawManifest, Records
 from components.common.beam_options import pipeline_options
 from components.common.config import load_section
@@ -20,6 +19,8 @@ from components.preprocess import infer
 from components.preprocess.schema import PreprocessConfig
 
 log = logging.getLogger(__name__)
+# Dead letters and near duplicates are a small part of the rows: fewer, fuller shards.
+DROPPED_PER_SHARD = 10 * shards.PER_SHARD
 
 
 def reconcile(counts: dict[str, int]) -> dict[str, int]:
@@ -34,8 +35,9 @@ def reconcile(counts: dict[str, int]) -> dict[str, int]:
     return c
 
 
-def run(raw_dir: str, config_uri: str, output: Path, beam_args: list[str]) -> dict:
-    """Preprocess the snapshot in `raw_dir` into `output`; the published stats.json."""
+def run(raw_dir: str, config_uri: str, output: str | Path, beam_args: list[str]) -> dict:
+    """Preprocess the snapshot in `raw_dir` into `output` (a folder: a local path or gs://,
+    written by the job's workers through Beam's FileSystems); the published stats.json."""
     import apache_beam as beam
 
     from components.preprocess import pipeline as pp
@@ -65,20 +67,27 @@ def run(raw_dir: str, config_uri: str, output: Path, beam_args: list[str]) -> di
     progress.report(
         f"beam: validating and deduplicating {manifest['row_count']} rows from {len(files)} file(s)"
     )
-    with fs.staged_dir(output) as stage:
+    row_count = int(manifest["row_count"])
+    with fs.staged_output(output, last=Records.STATS) as stage:
+        outputs = {  # the shard counts follow the row count: the same on every runner
+            name: (fs.join(stage, name, Records.SHARD_PREFIX), shards.shard_count(row_count, per))
+            for name, per in (
+                (Records.RECORDS_DIR, shards.PER_SHARD),
+                (Records.DEAD_LETTER_DIR, DROPPED_PER_SHARD),
+                (Records.NEAR_DUPLICATES_DIR, DROPPED_PER_SHARD),
+            )
+        }
         with beam.Pipeline(options=options) as p:
             pp.build(
                 p,
                 files,
                 config,
-                out_prefix=str(stage / Records.RECORDS_DIR / Records.SHARD_PREFIX),
-                dead_prefix=str(stage / Records.DEAD_LETTER_DIR / Records.SHARD_PREFIX),
-                stats_prefix=str(stage / Records.STATS),
-                near_prefix=str(stage / Records.NEAR_DUPLICATES_DIR / Records.SHARD_PREFIX),
+                outputs,
+                stats_prefix=fs.join(stage, Records.STATS),
                 csv_options=csv_options,
                 spread=not beam_options.in_process(beam_args),
             )
-        counts = json.loads((stage / Records.STATS).read_text())
+        counts = fs.read_json(fs.join(stage, Records.STATS))
         stats = {
             **counts,
             **reconcile(counts),
@@ -90,11 +99,8 @@ def run(raw_dir: str, config_uri: str, output: Path, beam_args: list[str]) -> di
                 f"read {stats['rows_in']} rows but the raw manifest lists "
                 f"{manifest['row_count']}; the snapshot may be corrupt"
             )
-        (stage / Records.DEAD_LETTER_DIR).mkdir(exist_ok=True)
-        (stage / Records.NEAR_DUPLICATES_DIR).mkdir(exist_ok=True)
-        (stage / Records.RECORDS_DIR).mkdir(exist_ok=True)
-        fs.write_json_atomic(stage / Records.STATS, stats)
-        fs.write_json_atomic(stage / Records.SCHEMA, schema)
+        fs.write_json(fs.join(stage, Records.STATS), stats)
+        fs.write_json(fs.join(stage, Records.SCHEMA), schema)
     progress.report(
         f"{stats['rows_out']} of {stats['rows_in']} rows kept ({stats['dead_letter']} dead "
         f"letter, {stats['filtered']} filtered, "

@@ -2,7 +2,7 @@
 
 raw snapshot -> ReadRawRecords -> ValidateAndLabel (+ NFKC) -(valid)-> DropExactDuplicates
                   -> DropNearDuplicates -> JoinProfiles (per-id aggregates, CoGroupByKey)
-                  -> SerializeLines -> records
+                  -> SerializeLines -> records/*.jsonl (shards.WriteBatches)
                                                    -(dead_letter)-> dead_letter/*.jsonl
                                                    -(filtered)-> counted per rule
 Every branch is counted into stats.json; the step checks in = out + dead letter + filtered.
@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import apache_beam as beam
 import orjson
 from apache_beam import pvalue
 
-from components.common import records
+from components.common import records, shards
 from components.preprocess.schema import (
     NearDedupe,
     PreprocessConfig,
@@ -39,7 +39,8 @@ FILTERED = "filtered"
 DUPLICATE = "duplicate"
 NEAR_DUPLICATE = "near_duplicate"
 COUNT = "count"  # (name, n) pairs, summed into stats.json
-LINES_PER_ELEMENT = 1000  # records per element handed to WriteToText
+# The outputs of the job, each a folder of JSONL shards (components.common.shards).
+RECORDS, DEAD_LETTERS, NEAR_DUPLICATES = "records", "dead_letter", "near_duplicates"
 
 
 def _in_global_window(value: Any) -> Any:
@@ -378,42 +379,51 @@ class CountAs(beam.PTransform):
 
 
 class _SerializeLinesDoFn(beam.DoFn):
-    """Records -> JSON lines, LINES_PER_ELEMENT to an element (WriteToText writes each element
-    as a line, so a batch is lines joined by newlines), and per bundle ("rows_out", n)."""
+    """Records -> batches of JSON lines by RECORDS shard (shards.ShardBatcher), and per bundle
+    ("rows_out", n) (COUNT)."""
 
-    def __init__(self, keep: list[str], record_id: str | None) -> None:
+    def __init__(
+        self, keep: list[str], record_id: str | None, outputs: Mapping[str, tuple[str, int]]
+    ) -> None:
         self._keep = keep
         self._record_id = record_id
+        self._outputs = dict(outputs)
 
     def start_bundle(self) -> None:
-        self._lines: list[str] = []
         self._count = 0
+        self._batcher = shards.ShardBatcher(self._outputs)
 
-    def process(self, record: dict[str, Any]) -> Iterator[str]:
-        self._lines.append(to_output(record, self._keep, self._record_id))
+    def process(self, record: dict[str, Any]) -> Iterator[shards.Batch]:
         self._count += 1
-        if len(self._lines) >= LINES_PER_ELEMENT:
-            yield "\n".join(self._lines)
-            self._lines = []
+        line = to_output(record, self._keep, self._record_id).encode("utf-8")
+        yield from self._batcher.add(RECORDS, line)
 
     def finish_bundle(self) -> Iterator[Any]:
-        if self._lines:
-            yield _in_global_window("\n".join(self._lines))
+        yield from self._batcher.flush()
         yield pvalue.TaggedOutput(COUNT, _in_global_window(("rows_out", self._count)))
 
 
 class SerializeLines(beam.PTransform):
-    """Records -> batches of JSON lines for WriteToText (main) and ("rows_out", n) (COUNT)."""
+    """Records -> JSON lines in shard batches for shards.WriteBatches (main) and ("rows_out",
+    n) (COUNT)."""
 
-    def __init__(self, keep: list[str], record_id: str | None) -> None:
+    def __init__(
+        self, keep: list[str], record_id: str | None, outputs: Mapping[str, tuple[str, int]]
+    ) -> None:
         super().__init__()
         self._keep = keep
         self._record_id = record_id
+        self._outputs = outputs
 
     def expand(self, records_: beam.PCollection) -> pvalue.DoOutputsTuple:
         return records_ | "ToJsonLines" >> beam.ParDo(
-            _SerializeLinesDoFn(self._keep, self._record_id)
+            _SerializeLinesDoFn(self._keep, self._record_id, self._outputs)
         ).with_outputs(COUNT, main=VALID)
+
+
+def _as_line(output: str) -> Any:
+    """A dropped row's dict -> (output, its JSON line bytes)."""
+    return lambda d: (output, json.dumps(d, ensure_ascii=False).encode("utf-8"))
 
 
 def to_output(record: dict[str, Any], keep: list[str], record_id: str | None = None) -> str:
@@ -434,15 +444,15 @@ def build(
     pipeline: beam.Pipeline,
     files: list[tuple[str, str]],
     config: PreprocessConfig,
-    out_prefix: str,
-    dead_prefix: str,
+    outputs: Mapping[str, tuple[str, int]],
     stats_prefix: str,
-    near_prefix: str,
     csv_options: records.CsvOptions = records.PLAIN_CSV,
     spread: bool = True,
 ) -> None:
-    """Wire the whole job into `pipeline`; outputs are text shards under the given prefixes.
-    `spread`: reshuffle the rows after reading (for runners with more than one worker)."""
+    """Wire the whole job into `pipeline`. `outputs`: {RECORDS, DEAD_LETTERS, NEAR_DUPLICATES:
+    (shard prefix, shards)}, written as JSONL shards whose bytes depend only on their lines;
+    stats.json at `stats_prefix`. `spread`: reshuffle the rows after reading (for runners with
+    more than one worker)."""
     read = pipeline | "ReadRawRecords" >> ReadRawRecords(files, csv_options, spread)
     split = read[VALID] | "ValidateAndLabel" >> ValidateAndLabel(config)
     exact = split[VALID] | "DropExactDuplicates" >> DropExactDuplicates(config.dedupe_on)
@@ -452,20 +462,20 @@ def build(
         profiled = profiled | "JoinProfiles" >> JoinProfiles(config.profiles)
 
     keep = config.kept_fields + config.profile_fields
-    written = profiled | "SerializeLines" >> SerializeLines(keep, config.record_id)
-    _ = written[VALID] | "WriteRecords" >> beam.io.WriteToText(
-        out_prefix, file_name_suffix=".jsonl"
+    written = profiled | "SerializeLines" >> SerializeLines(keep, config.record_id, outputs)
+    dropped = (
+        (
+            split[DEAD_LETTER] | "SerializeDeadLetter" >> beam.Map(_as_line(DEAD_LETTERS)),
+            deduped[NEAR_DUPLICATE]
+            | "SerializeNearDuplicates" >> beam.Map(_as_line(NEAR_DUPLICATES)),
+        )
+        | "DroppedLines" >> beam.Flatten()
+        | "BatchDropped" >> beam.ParDo(shards.BatchByShard(outputs))
     )
     _ = (
-        split[DEAD_LETTER]
-        | "SerializeDeadLetter" >> beam.Map(lambda d: json.dumps(d, ensure_ascii=False))
-        | "WriteDeadLetter" >> beam.io.WriteToText(dead_prefix, file_name_suffix=".jsonl")
-    )
-
-    _ = (
-        deduped[NEAR_DUPLICATE]
-        | "SerializeNearDuplicates" >> beam.Map(lambda d: json.dumps(d, ensure_ascii=False))
-        | "WriteNearDuplicates" >> beam.io.WriteToText(near_prefix, file_name_suffix=".jsonl")
+        (written[VALID], dropped)
+        | "AllLines" >> beam.Flatten()
+        | "WriteShards" >> shards.WriteBatches(outputs, ".jsonl")
     )
     counts = [
         pipeline | "Zeros" >> beam.Create([("rows_in", 0), ("rows_out", 0)]),

@@ -72,11 +72,13 @@ def _container_placeholder(placeholder: str, component: dict[str, Any], where: s
             return f"{{{{inputs.parameters.{name}}}}}"
         if kind == "parameters" and direction == "outputs" and attr == "output_file":
             return f"{{{{outputs.parameters.{name}.path}}}}"
-        if kind == "artifacts" and attr == "path":
+        if kind == "artifacts" and attr in ("path", "uri"):
+            # An Argo artifact is a file in the pod, which the executor moves to and from the
+            # artifact repository: its URI, for the step, is that path.
             return f"{{{{{direction}.artifacts.{name}.path}}}}"
     raise CompileError(
         f"{where}: placeholder {placeholder} is not supported by the Argo backend "
-        "(supported: input parameters, artifact paths, output parameter files, {{$}}, "
+        "(supported: input parameters, artifact paths and URIs, output parameter files, {{$}}, "
         "the executor output file, pipeline job name/uuid/create time)"
     )
 

@@ -16,7 +16,7 @@ from tests.conftest import STEPS
 
 ROOT = Path(__file__).resolve().parents[2]
 _ARG = re.compile(
-    r"\{\{\$\.(inputs|outputs)\.(artifacts|parameters)\['([^']+)'\](?:\.path|\.output_file)?\}\}"
+    r"\{\{\$\.(inputs|outputs)\.(artifacts|parameters)\['([^']+)'\](?:\.path|\.uri|\.output_file)?\}\}"
 )
 
 

@@ -81,3 +81,24 @@ def test_beam_runner_defaults_to_in_process_and_passes_user_flags() -> None:
     dataflow = ["--runner=DataflowRunner", "--project=p", "--region=r"]
     assert with_runner(dataflow) == dataflow  # untouched
     assert with_runner(["--runner", "FlinkRunner"]) == ["--runner", "FlinkRunner"]
+
+
+def test_remote_beam_workers_run_the_steps_image() -> None:
+    from components.common.beam_options import with_worker_image
+    from components.common.errors import ConfigError
+
+    image = "registry.example/retrain-beam:1"
+    dataflow = ["--runner=DataflowRunner", "--project=p"]
+    assert with_worker_image(dataflow, image) == [*dataflow, f"--sdk_container_image={image}"]
+    for flink in (["--runner", "FlinkRunner"], ["--runner=flink"], ["--runner=PortableRunner"]):
+        assert with_worker_image(flink, image) == [
+            *flink,
+            "--environment_type=DOCKER",
+            f"--environment_config={image}",
+        ]
+    own = ["--runner=PortableRunner", "--environment_type=EXTERNAL", "--environment_config=h:5"]
+    assert with_worker_image(own, image) == own  # the user says how workers run
+    assert with_worker_image([], "") == []  # the in-process runner needs no image
+    assert with_worker_image(["--runner=DirectRunner"], "") == ["--runner=DirectRunner"]
+    with pytest.raises(ConfigError, match="--beam-worker-image"):
+        with_worker_image(dataflow, "")
