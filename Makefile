@@ -6,7 +6,7 @@ UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
 CHECKOV := $(VENV)/checkov/bin/checkov
 
-.PHONY: help venv tools engine-lint compile demo demo-argo demo-challenger demo-ab demo-drift serve bench-serve test test-slow test-containers test-distributed images publish-images e2e-containers lint infra-check format golden bench bench-data bench-train bench-reviews lock clean
+.PHONY: help venv tools engine-lint compile demo demo-argo demo-challenger demo-ab demo-drift serve bench-serve test test-slow test-containers test-distributed images publish-images e2e-containers lint infra-check format golden bench bench-data bench-train bench-reviews bench-scale lock clean
 
 help:
 	@echo "make demo      set up .venv, compile the pipelines, run the retraining DAG locally"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench     bench/e2e.py: per-step wall time and rows/s of a local run (JSON)"
 	@echo "make bench-data bench/data.py: Beam preprocess and TFRecords vs plain baselines (JSON)"
 	@echo "make bench-train bench/train.py: training fed from TFRecords vs in-memory (JSON)"
+	@echo "make bench-scale bench/scale.py: ingest, preprocess, dataset from 10k to 10M records, per runner (JSON)"
 	@echo "make bench-reviews bench/reviews.py: one retrain run; reviews model vs TF-IDF baseline (JSON)"
 	@echo "make demo-challenger  a challenger for demo-ab: the retraining DAG with another seed"
 	@echo "make demo-ab   replay held-out reviews through the A/B router until the readout decides"
@@ -171,6 +172,10 @@ bench-train: venv
 
 bench-reviews: venv
 	$(PY) bench/reviews.py
+
+# Cost curves per Beam runner; the prism runner needs the images and the tools. Hours at 10M.
+bench-scale: venv images tools
+	$(PY) bench/scale.py $(if $(SIZES),--sizes $(SIZES)) $(if $(RUNNERS),--runners $(RUNNERS))
 
 bench-serve: venv
 	$(PY) bench/serve.py

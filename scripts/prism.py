@@ -9,9 +9,10 @@ The job server (Prism, built from Beam's Go module by `make tools`) runs in a co
 Beam image, its job port published on loopback only. Each worker pool (Beam's own
 `apache_beam.runners.worker.worker_pool_main`, the EXTERNAL environment) runs in the image of
 the steps it serves, sharing the job server's network namespace and nothing else: a read-only
-root, a private /tmp, no folder of this machine mounted. Prism hands its workers `localhost`
-endpoints, which is why they share its namespace; in it Prism listens on the container's
-interfaces, never on this machine's.
+root, a private /tmp, no folder of this machine mounted (bench/scale.py alone mounts its own
+folder, `up(shared=...)`, to compare runners on the same local files). Prism hands its workers
+`localhost` endpoints, which is why they share its namespace; in it Prism listens on the
+container's interfaces, never on this machine's.
 
 A job reaches gs:// through STORAGE_EMULATOR_HOST when it is set (a GCS emulator listening on
 the Docker bridge's gateway, which the containers reach).
@@ -139,12 +140,17 @@ def down() -> None:
         docker("rm", "-f", name, check=False)
 
 
-def up(job_port: int = 8073, timeout: float = 60.0) -> None:
+def up(job_port: int = 8073, timeout: float = 60.0, shared: Path | None = None) -> None:
+    """Start the job server and the worker pools. `shared`: a folder of this machine the workers
+    see at the same path, read-write, as this machine's user (a shared filesystem, for
+    bench/scale.py's local folders); by default they see none."""
     refs = images()
     check_code(refs)
     binary = prism_binary()
     down()
     env = [f"--env={k}={os.environ[k]}" for k in ENV_PASSED if k in os.environ]
+    if shared is not None:
+        env += [f"--volume={shared}:{shared}", f"--user={os.getuid()}:{os.getgid()}"]
     sandbox = ["--read-only", "--tmpfs=/tmp", "--security-opt=no-new-privileges"]
     docker(
         "run", "-d", f"--name={JOB_SERVER}", *sandbox,

@@ -18,7 +18,7 @@ import argparse
 import shlex
 from typing import Any
 
-from components.common.errors import ConfigError
+from components.common.errors import ConfigError, UnreachableError
 
 IN_PROCESS_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
 
@@ -42,8 +42,14 @@ def runner_of(args: list[str]) -> str | None:
 
 
 def in_process(args: list[str]) -> bool:
-    """Whether these arguments run the job on the in-process runner (a single worker)."""
-    return runner_of(args) in (None, IN_PROCESS_RUNNER, "FnApiRunner")
+    """Whether these arguments run the job on the in-process runner with a single worker (not
+    `--direct_num_workers` of 2 or more)."""
+    if runner_of(args) not in (None, IN_PROCESS_RUNNER, "FnApiRunner"):
+        return False
+    from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
+
+    workers = PipelineOptions(args).view_as(DirectOptions).direct_num_workers
+    return workers in (None, 0, 1)
 
 
 # Runners whose workers are started by the runner, away from the launcher (Beam's names,
@@ -62,10 +68,54 @@ def remote(args: list[str]) -> bool:
     return runner_name(args) in REMOTE_RUNNERS
 
 
+# Beam's PortableRunner (under FlinkRunner and SparkRunner too) opens the running job's state
+# and message streams with --job_server_timeout as their deadline, 300 s by default: a job that
+# runs longer fails in the launcher with DEADLINE_EXCEEDED while it goes on in the job server.
+PORTABLE_RUNNERS = ("flinkrunner", "sparkrunner", "portablerunner")
+JOB_STREAM_TIMEOUT = 86_400  # seconds: a day, unless the options set --job_server_timeout
+PROBE_SECONDS = 30.0  # how long the job endpoint may take to accept a connection
+
+
+def with_job_timeout(args: list[str]) -> list[str]:
+    """`args`, with a day as --job_server_timeout on a portable runner that sets none."""
+    named = any(
+        a.split("=", 1)[0] in ("--job_server_timeout", "--job-server-timeout") for a in args
+    )
+    if runner_name(args) not in PORTABLE_RUNNERS or named:
+        return list(args)
+    return [*args, f"--job_server_timeout={JOB_STREAM_TIMEOUT}"]
+
+
+def check_job_endpoint(args: list[str], seconds: float = PROBE_SECONDS) -> None:
+    """With the long job timeout, Beam would wait that long for a job server that is not
+    there: UnreachableError (retryable) when --job_endpoint accepts no connection in `seconds`."""
+    import socket
+
+    from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions
+
+    if runner_name(args) not in PORTABLE_RUNNERS:
+        return
+    endpoint = PipelineOptions(args).view_as(PortableOptions).job_endpoint
+    if not endpoint or endpoint == "embed":
+        return
+    host, _, port = endpoint.rpartition(":")
+    if not port.isdigit():
+        raise ConfigError(f"--job_endpoint={endpoint}: expected HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]") or "localhost", int(port)), seconds).close()
+    except OSError as err:
+        raise UnreachableError(
+            f"the Beam job server at --job_endpoint={endpoint} accepted no connection within "
+            f"{seconds:.0f} s ({err}); check that it runs and listens there (for Prism: "
+            "python scripts/prism.py status)"
+        ) from err
+
+
 def pipeline_options(args: list[str]) -> Any:
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    return PipelineOptions(with_runner(args))
+    check_job_endpoint(args)
+    return PipelineOptions(with_job_timeout(with_runner(args)))
 
 
 WORKER_FLAGS = ("--sdk_container_image", "--environment_type", "--environment_config")

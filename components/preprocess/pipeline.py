@@ -13,12 +13,14 @@ record. Bundle outputs are committed or retried whole, so the counts are exact o
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 import orjson
 from apache_beam import pvalue
 
@@ -189,15 +191,31 @@ class DropExactDuplicates(beam.PTransform):
         )
 
 
-def minhash(text: str, spec: NearDedupe) -> tuple[int, ...]:
-    """MinHash signature of the text's character shingles (datasketch, seeded: stable)."""
+@functools.lru_cache(maxsize=4)
+def _permutations(num_perm: int, seed: int) -> Any:
+    """datasketch's MinHash permutations and scheme for (num_perm, seed), made once per process
+    (making them costs more than hashing a review)."""
     from datasketch import MinHash
+
+    sketch = MinHash(num_perm=num_perm, seed=seed)
+    return sketch.permutations, sketch.scheme
+
+
+def minhash(text: str, spec: NearDedupe) -> tuple[int, ...]:
+    """MinHash signature of the text's character shingles: datasketch's MinHash (its default
+    scheme: SHA-1 of each shingle, seeded permutations, so stable), computed as its update_batch
+    does on one array of the shingles' hashes, without building a MinHash object per record."""
+    from datasketch import minhash as dm
 
     k = spec.shingle
     shingles = {text[i : i + k] for i in range(max(1, len(text) - k + 1))}
-    sketch = MinHash(num_perm=spec.bands * spec.rows, seed=spec.seed)
-    sketch.update_batch([s.encode("utf-8") for s in sorted(shingles)])
-    return tuple(int(v) for v in sketch.hashvalues)
+    (a, b), scheme = _permutations(spec.bands * spec.rows, spec.seed)
+    sha1 = hashlib.sha1  # datasketch's sha1_hash32: the digest's first 4 bytes, little-endian
+    hashes = np.frombuffer(
+        b"".join(sha1(s.encode("utf-8")).digest()[:4] for s in shingles), dtype="<u4"
+    ).astype(dm._SCHEME_DTYPES[scheme])
+    mixed = dm._fmix(hashes.reshape(-1, 1), dm._SCHEME_WIDTHS[scheme])
+    return tuple((mixed * a + b).min(axis=0).tolist())
 
 
 def similarity(a: tuple[int, ...], b: tuple[int, ...]) -> float:
@@ -208,7 +226,11 @@ def similarity(a: tuple[int, ...], b: tuple[int, ...]) -> float:
 class DropNearDuplicates(beam.PTransform):
     """Keep the earliest of nearly identical texts; the others leave through NEAR_DUPLICATE with
     the source they duplicate and the similarity. LSH banding finds candidate pairs: records
-    sharing all `rows` values of any band meet in one group, and are compared there."""
+    sharing all `rows` values of any band meet in one group, where each is paired with the
+    group's earliest. Only (band digest, source) crosses that shuffle, `bands` times per
+    record; each record's signature is joined to its candidate pairs afterwards (twice: to the
+    later and to the earlier record of a pair), and the pairs that reach the threshold mark the
+    later record."""
 
     def __init__(self, spec: NearDedupe | None) -> None:
         super().__init__()
@@ -219,19 +241,34 @@ class DropNearDuplicates(beam.PTransform):
         if spec is None:
             return {VALID: records_, NEAR_DUPLICATE: _empty(records_.pipeline, "NoNearDuplicates")}
 
-        def bands(kv: tuple[str, tuple[int, ...]]) -> Iterator[Any]:
+        def bands(kv: tuple[str, tuple[int, ...]]) -> Iterator[tuple[bytes, str]]:
             source, signature = kv
             for b in range(spec.bands):
                 part = signature[b * spec.rows : (b + 1) * spec.rows]
-                yield (b, hashlib.sha256(repr(part).encode()).hexdigest()), (source, signature)
+                yield hashlib.sha256(repr((b, part)).encode()).digest()[:12], source
 
-        def mark_later(kv: tuple[Any, Iterable[tuple[str, tuple[int, ...]]]]) -> Iterator[Any]:
-            members = sorted(kv[1], key=lambda m: _source_order(m[0]))
-            first, first_sig = members[0]
-            for source, signature in members[1:]:
-                score = similarity(first_sig, signature)
-                if score >= spec.threshold:
-                    yield source, (first, round(score, 4))
+        def pair_with_first(kv: tuple[bytes, Iterable[str]]) -> Iterator[tuple[str, str]]:
+            members = list(kv[1])
+            if len(members) > 1:
+                first, *later = sorted(members, key=_source_order)
+                for source in later:
+                    yield source, first  # (later, earlier): a candidate pair
+
+        def with_later_signature(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[Any]:
+            source, joined = kv
+            if joined["first"]:
+                (signature,) = joined["signature"]
+                for first in set(joined["first"]):
+                    yield first, (source, signature)
+
+        def score(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[Any]:
+            first, joined = kv
+            if joined["later"]:
+                (first_sig,) = joined["signature"]
+                for source, signature in joined["later"]:
+                    similar = similarity(first_sig, signature)
+                    if similar >= spec.threshold:
+                        yield source, (first, round(similar, 4))
 
         def earliest(kv: tuple[str, Iterable[tuple[str, float]]]) -> tuple[str, Any]:
             return kv[0], min(kv[1], key=lambda m: _source_order(m[0]))
@@ -256,11 +293,21 @@ class DropNearDuplicates(beam.PTransform):
         signatures = records_ | "Signature" >> beam.Map(
             lambda r: (r["_source"], minhash(str(r[spec.field]), spec))
         )
-        marks = (
+        candidates = (
             signatures
             | "Bands" >> beam.FlatMap(bands)
             | "GroupBand" >> beam.GroupByKey()
-            | "MarkLater" >> beam.FlatMap(mark_later)
+            | "PairWithFirst" >> beam.FlatMap(pair_with_first)
+        )
+        later = (
+            {"first": candidates, "signature": signatures}
+            | "JoinLater" >> beam.CoGroupByKey()
+            | "LaterSignature" >> beam.FlatMap(with_later_signature)
+        )
+        marks = (
+            {"later": later, "signature": signatures}
+            | "JoinFirst" >> beam.CoGroupByKey()
+            | "Score" >> beam.FlatMap(score)
             | "PerRecord" >> beam.GroupByKey()
             | "Earliest" >> beam.Map(earliest)
         )

@@ -121,6 +121,46 @@ def test_near_duplicates_leave_with_the_record_they_repeat() -> None:
         )
 
 
+def test_minhash_is_datasketchs_signature() -> None:
+    """The signature is computed without a MinHash object per record, and must be the one
+    datasketch's own MinHash gives (the same rows are dropped as before, on every version)."""
+    import random
+
+    from datasketch import MinHash
+
+    from components.preprocess.schema import NearDedupe
+
+    rng = random.Random(3)
+    texts = ["", "a", "abcd", "ｆｕｌｌ-width ﾊﾝｶｸ", "é" * 12]
+    texts += ["".join(rng.choices("abc de", k=rng.randint(5, 400))) for _ in range(50)]
+    for spec in (NearDedupe(field="t"), NearDedupe(field="t", shingle=3, bands=5, rows=3, seed=9)):
+        for text in texts:
+            k = spec.shingle
+            sketch = MinHash(num_perm=spec.bands * spec.rows, seed=spec.seed)
+            shingles = {text[i : i + k] for i in range(max(1, len(text) - k + 1))}
+            sketch.update_batch([s.encode("utf-8") for s in shingles])
+            assert pp.minhash(text, spec) == tuple(int(v) for v in sketch.hashvalues), text
+
+
+def test_a_near_duplicate_of_several_is_marked_by_the_earliest() -> None:
+    from components.preprocess.schema import NearDedupe
+
+    base = "A patient, luminous film about two sisters, a farm and the winter that changes them."
+    records = [
+        {"_source": "a.csv:7", "text": base.replace("luminous", "luminus")},
+        {"_source": "a.csv:3", "text": base},
+        {"_source": "b.csv:2", "text": base.replace("winter", "wintre")},
+    ]
+    with TestPipeline() as p:
+        out = p | beam.Create(records) | pp.DropNearDuplicates(NearDedupe(field="text"))
+        assert_that(out[pp.VALID] | beam.Map(lambda r: r["_source"]), equal_to(["a.csv:3"]))
+        assert_that(
+            out[pp.NEAR_DUPLICATE] | beam.Map(lambda d: (d["source"], d["duplicates"])),
+            equal_to([("a.csv:7", "a.csv:3"), ("b.csv:2", "a.csv:3")]),
+            label="dropped",
+        )
+
+
 def test_profiles_join_aggregates_by_id() -> None:
     """CombinePerKey + CoGroupByKey: every record gets its id's aggregates; no id, no profile."""
     profile = Profile.model_validate(

@@ -83,6 +83,49 @@ def test_beam_runner_defaults_to_in_process_and_passes_user_flags() -> None:
     assert with_runner(["--runner", "FlinkRunner"]) == ["--runner", "FlinkRunner"]
 
 
+def test_only_one_in_process_worker_counts_as_in_process() -> None:
+    from components.common.beam_options import in_process
+
+    assert in_process([]) and in_process(["--direct_num_workers=1"])
+    two = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+    assert not in_process(two)  # more than one worker: the preprocess rows are spread
+    assert not in_process(["--runner=PortableRunner", "--job_endpoint=localhost:8073"])
+
+
+def test_a_portable_job_may_run_longer_than_five_minutes() -> None:
+    """Beam's PortableRunner uses --job_server_timeout (300 s by default) as the deadline of the
+    running job's state stream: measured, a Prism job of 5 min ended in DEADLINE_EXCEEDED."""
+    from components.common.beam_options import JOB_STREAM_TIMEOUT, with_job_timeout
+
+    for runner in (["--runner=PortableRunner"], ["--runner", "FlinkRunner"], ["--runner=spark"]):
+        assert with_job_timeout(runner) == [*runner, f"--job_server_timeout={JOB_STREAM_TIMEOUT}"]
+    own = ["--runner=PortableRunner", "--job_server_timeout=60"]
+    assert with_job_timeout(own) == own
+    for other in ([], ["--runner=DataflowRunner"]):
+        assert with_job_timeout(other) == other
+
+
+def test_an_unreachable_job_server_fails_fast_and_retryable() -> None:
+    import socket
+    import time
+
+    from components.common.beam_options import check_job_endpoint
+    from components.common.errors import EXIT_RETRYABLE, ConfigError, UnreachableError
+
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        check_job_endpoint(["--runner=PortableRunner", f"--job_endpoint=localhost:{port}"])
+    start = time.monotonic()
+    with pytest.raises(UnreachableError, match=f"localhost:{port}") as err:
+        check_job_endpoint(["--runner=PortableRunner", f"--job_endpoint=localhost:{port}"], 5)
+    assert err.value.exit_code == EXIT_RETRYABLE and time.monotonic() - start < 5
+    with pytest.raises(ConfigError, match="HOST:PORT"):
+        check_job_endpoint(["--runner=PortableRunner", "--job_endpoint=localhost"])
+    check_job_endpoint(["--runner=DataflowRunner", "--job_endpoint=nowhere:1"])  # not portable
+
+
 def test_remote_beam_workers_run_the_steps_image() -> None:
     from components.common.beam_options import with_worker_image
     from components.common.errors import ConfigError
