@@ -60,24 +60,48 @@ MEASURES = {
 }
 
 
+def _add_exact(partials: list[float], x: float) -> None:
+    """Add `x` to `partials`, non-overlapping floats whose exact sum is the running total
+    (Shewchuk's algorithm, as math.fsum keeps them)."""
+    i = 0
+    for y in partials:
+        if abs(x) < abs(y):
+            x, y = y, x
+        hi = x + y
+        lo = y - (hi - x)
+        if lo:
+            partials[i] = lo
+            i += 1
+        x = hi
+    partials[i:] = [x]
+
+
 class _Basic(beam.CombineFn):
-    """count, missing, min, max, sum, sum of squares of the measure (value or string length)."""
+    """count, missing, min, max, and the exact sum and sum of squares of the measure (value or
+    string length): whole numbers as ints, the others as fsum partials. Exact sums do not depend
+    on the order the runner adds and merges them in, so every runner writes the same mean and
+    std (a float sum's last bits would differ between runners)."""
 
-    def create_accumulator(self) -> list[float]:
-        return [0, 0, math.inf, -math.inf, 0.0, 0.0]
+    def create_accumulator(self) -> list[Any]:
+        return [0, 0, math.inf, -math.inf, 0, 0, [], []]
 
-    def add_input(self, acc: list[float], value: Any) -> list[float]:
+    def add_input(self, acc: list[Any], value: Any) -> list[Any]:
         acc[0] += 1
         if value is None:
             acc[1] += 1
             return acc
         x = float(len(value)) if isinstance(value, str) else float(value)
         acc[2], acc[3] = min(acc[2], x), max(acc[3], x)
-        acc[4] += x
-        acc[5] += x * x
+        if x.is_integer():
+            whole = int(x)
+            acc[4] += whole
+            acc[5] += whole * whole
+        else:
+            _add_exact(acc[6], x)
+            _add_exact(acc[7], x * x)
         return acc
 
-    def merge_accumulators(self, accs: Iterable[list[float]]) -> list[float]:
+    def merge_accumulators(self, accs: Iterable[list[Any]]) -> list[Any]:
         out = self.create_accumulator()
         for a in accs:
             out[0] += a[0]
@@ -85,11 +109,16 @@ class _Basic(beam.CombineFn):
             out[2], out[3] = min(out[2], a[2]), max(out[3], a[3])
             out[4] += a[4]
             out[5] += a[5]
+            for mine, theirs in ((out[6], a[6]), (out[7], a[7])):
+                for partial in theirs:
+                    _add_exact(mine, partial)
         return out
 
-    def extract_output(self, acc: list[float]) -> dict[str, Any]:
-        count, missing, lo, hi, total, squares = acc
+    def extract_output(self, acc: list[Any]) -> dict[str, Any]:
+        count, missing, lo, hi, whole, whole_squares, partials, square_partials = acc
         present = count - missing
+        total = math.fsum([float(whole), *partials])
+        squares = math.fsum([float(whole_squares), *square_partials])
         mean = total / present if present else None
         var = max(squares / present - mean * mean, 0.0) if present and mean is not None else None
         return {
