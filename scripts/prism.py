@@ -149,8 +149,9 @@ def up(job_port: int = 8073, timeout: float = 60.0, shared: Path | None = None) 
     binary = prism_binary()
     down()
     env = [f"--env={k}={os.environ[k]}" for k in ENV_PASSED if k in os.environ]
-    if shared is not None:
-        env += [f"--volume={shared}:{shared}", f"--user={os.getuid()}:{os.getgid()}"]
+    mounts = (
+        [f"--volume={shared}:{shared}", f"--user={os.getuid()}:{os.getgid()}"] if shared else []
+    )
     sandbox = ["--read-only", "--tmpfs=/tmp", "--security-opt=no-new-privileges"]
     docker(
         "run", "-d", f"--name={JOB_SERVER}", *sandbox,
@@ -160,7 +161,7 @@ def up(job_port: int = 8073, timeout: float = 60.0, shared: Path | None = None) 
     )  # fmt: skip
     for name, (family, port) in POOLS.items():
         docker(
-            "run", "-d", f"--name={name}", *sandbox, *env,
+            "run", "-d", f"--name={name}", *sandbox, *env, *mounts,
             f"--network=container:{JOB_SERVER}",
             refs[family], "python", "-m", "apache_beam.runners.worker.worker_pool_main",
             f"--service_port={port}",

@@ -76,11 +76,14 @@ JOB_STREAM_TIMEOUT = 86_400  # seconds: a day, unless the options set --job_serv
 PROBE_SECONDS = 30.0  # how long the job endpoint may take to accept a connection
 
 
+def sets(args: list[str], flags: tuple[str, ...]) -> bool:
+    """Whether `args` give any of `flags` (as `--flag=value` or `--flag value`)."""
+    return any(a.split("=", 1)[0] in flags for a in args)
+
+
 def with_job_timeout(args: list[str]) -> list[str]:
     """`args`, with a day as --job_server_timeout on a portable runner that sets none."""
-    named = any(
-        a.split("=", 1)[0] in ("--job_server_timeout", "--job-server-timeout") for a in args
-    )
+    named = sets(args, ("--job_server_timeout", "--job-server-timeout"))
     if runner_name(args) not in PORTABLE_RUNNERS or named:
         return list(args)
     return [*args, f"--job_server_timeout={JOB_STREAM_TIMEOUT}"]
@@ -124,8 +127,7 @@ WORKER_FLAGS = ("--sdk_container_image", "--environment_type", "--environment_co
 def with_worker_image(args: list[str], image: str) -> list[str]:
     """`args`, with `image` as the workers' container when a remote runner would otherwise
     start workers without the step's code; ConfigError when it would and no image is known."""
-    named = any(a.split("=", 1)[0] in WORKER_FLAGS for a in args)
-    if not remote(args) or named:
+    if not remote(args) or sets(args, WORKER_FLAGS):
         return list(args)
     if not image:
         raise ConfigError(

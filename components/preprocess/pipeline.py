@@ -248,11 +248,9 @@ class DropNearDuplicates(beam.PTransform):
                 yield hashlib.sha256(repr((b, part)).encode()).digest()[:12], source
 
         def pair_with_first(kv: tuple[bytes, Iterable[str]]) -> Iterator[tuple[str, str]]:
-            members = list(kv[1])
-            if len(members) > 1:
-                first, *later = sorted(members, key=_source_order)
-                for source in later:
-                    yield source, first  # (later, earlier): a candidate pair
+            first, *later = sorted(kv[1], key=_source_order)
+            for source in later:
+                yield source, first  # (later, earlier): a candidate pair
 
         def with_later_signature(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[Any]:
             source, joined = kv
