@@ -6,7 +6,7 @@ UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
 CHECKOV := $(VENV)/checkov/bin/checkov
 
-.PHONY: help venv tools engine-lint compile demo demo-argo demo-challenger demo-ab demo-drift serve bench-serve test test-slow test-containers test-distributed images publish-images e2e-containers lint infra-check format golden bench bench-data bench-train bench-reviews bench-scale lock clean
+.PHONY: help venv tools engine-lint compile demo demo-argo demo-challenger demo-ab demo-drift serve bench-serve test test-slow test-containers test-distributed cluster-tools cluster-up cluster-down test-cluster images publish-images e2e-containers lint infra-check format golden bench bench-data bench-train bench-reviews bench-scale lock clean
 
 help:
 	@echo "make demo      set up .venv, compile the pipelines, run the retraining DAG locally"
@@ -31,6 +31,9 @@ help:
 	@echo "make e2e-containers  the retraining DAG with every task in its image"
 	@echo "make test-containers the tests that need Docker and the images"
 	@echo "make test-distributed the Beam steps on Beam's Prism runner, workers in the images"
+	@echo "make cluster-up     a single-node Kubernetes with Argo here (scripts/cluster.sh; root, Docker)"
+	@echo "make test-cluster   the compiled Workflows on it, every step in its image"
+	@echo "make cluster-down   stop it; nothing left running or mounted"
 
 venv: $(STAMP)
 $(STAMP): requirements/dev.lock pyproject.toml
@@ -138,6 +141,29 @@ test-distributed: images tools
 tools:
 	$(PYTHON) scripts/tools.py build
 
+# A single-node Kubernetes 1.34 with Argo (scripts/cluster.sh): its binaries from their Go modules
+# (tools/tools.txt, group cluster) and the S3 server of Argo's artifacts in a venv of its own.
+S3VENV := $(VENV)/s3
+cluster-tools: $(S3VENV)/bin/moto_server
+	$(PYTHON) scripts/tools.py build --group cluster
+
+$(S3VENV)/bin/moto_server: requirements/s3.lock $(STAMP)
+	test -x $(S3VENV)/bin/python || $(PYTHON) -m venv $(S3VENV)
+	$(UV) pip install --python $(S3VENV)/bin/python --quiet --require-hashes -r requirements/s3.lock
+	touch $@
+
+cluster-up: venv cluster-tools images
+	scripts/cluster.sh up
+
+cluster-down:
+	scripts/cluster.sh down
+
+# CLUSTER_TESTS narrows it (pytest options), as CI does: CLUSTER_TESTS="-k 'not cron'".
+CLUSTER_TESTS ?=
+test-cluster: venv images
+	scripts/cluster.sh images
+	$(PY) -m pytest -m cluster -rs $(CLUSTER_TESTS)
+
 lint: venv infra-check engine-lint
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
@@ -184,6 +210,7 @@ bench-serve: venv
 lock: venv
 	$(UV) pip compile requirements/dev.in --python-version 3.11 --generate-hashes -o requirements/dev.lock -q
 	$(UV) pip compile requirements/checkov.in --python-version 3.11 --generate-hashes -o requirements/checkov.lock -q
+	$(UV) pip compile requirements/s3.in --python-version 3.11 --generate-hashes -o requirements/s3.lock -q
 	for f in tf beam base; do $(UV) pip compile requirements/$$f.in --python-version 3.11 \
 	  --generate-hashes -c requirements/dev.lock -o requirements/$$f.lock -q; done
 

@@ -35,7 +35,12 @@ def _compile(args: argparse.Namespace) -> int:
     names = args.names or sorted(catalog.PIPELINES)
     for name in names:
         print(compile_pipeline(name, platform_file=args.platform).relative_to(catalog.REPO_ROOT))
-    for path in [*write_manifests(names, args.platform), serving.write_manifest(args.platform)]:
+    written = [
+        *write_manifests(names, args.platform),
+        serving.write_manifest(args.platform),
+        serving.write_kustomization(),
+    ]
+    for path in written:
         print(path.relative_to(catalog.REPO_ROOT))
     return 0
 

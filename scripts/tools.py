@@ -9,7 +9,8 @@ wrapper is used), so the second `make tools` on a machine takes seconds:
 Nothing fetched is written into the repository: Go keeps modules in its own cache (GOMODCACHE),
 and a wrapper (tools/<dir>/: go.mod, go.sum, a few lines of Go) is ours.
 
-    python scripts/tools.py build [NAME ...]   build what is missing (all by default)
+    python scripts/tools.py build [NAME ...]   build what is missing (the tools in no group)
+    python scripts/tools.py build --group G    build group G's tools (`cluster`: make cluster-tools)
     python scripts/tools.py path NAME          print the binary's path (exit 1 if not built)
     python scripts/tools.py list               what the shelf holds and what is built
     python scripts/tools.py mirror             print the OpenTofu provider mirror folder
@@ -28,8 +29,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
+import json
 import os
 import platform
 import re
@@ -53,6 +56,23 @@ UNAVAILABLE = 3  # exit code of `path` for a tool that cannot be built on this m
 NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 
 
+# Version stamps a module's own release build sets (-X), so its binaries report their version:
+# Kubernetes' hack/lib/version.sh sets these, and a kubelet or API server without them reports
+# v0.0.0-master, which clients that compare versions misread.
+VERSION_STAMPS = {
+    "k8s.io/kubernetes": (
+        "k8s.io/component-base/version.gitVersion={version}",
+        "k8s.io/component-base/version.gitMajor={major}",
+        "k8s.io/component-base/version.gitMinor={minor}",
+        "k8s.io/component-base/version.gitTreeState=clean",
+        "k8s.io/client-go/pkg/version.gitVersion={version}",
+        "k8s.io/client-go/pkg/version.gitMajor={major}",
+        "k8s.io/client-go/pkg/version.gitMinor={minor}",
+        "k8s.io/client-go/pkg/version.gitTreeState=clean",
+    ),
+}
+
+
 class ShelfError(Exception):
     """The shelf file is malformed, or a tool cannot be built; the message says which and why."""
 
@@ -66,15 +86,33 @@ class Tool:
     wrapper: Path | None  # tools/<dir> holding our go.mod, when the module needs one
     provider: str | None  # HOST/NAMESPACE/TYPE@VERSION for a Terraform provider
     source: str | None = None  # folder under SOURCES holding a module the proxy does not serve
+    group: str | None = None  # built only when asked for by group (`build --group NAME`) or name
+    # What the module's zip lacks that its repository's build has, restored in a copy of the
+    # module outside the clone: symlinks (the proxy serves none) as (path, target), and the
+    # empty files its Makefile writes when it builds without generated assets, as (path, "").
+    links: tuple[tuple[str, str], ...] = ()
+    command: str | None = None  # the binary's name, when it is not the tool's
 
     @property
     def key(self) -> str:
         key = f"{self.name}-{self.version}"
-        return f"{key}-w{wrapper_digest(self.wrapper)}" if self.wrapper else key
+        key = f"{key}-w{wrapper_digest(self.wrapper)}" if self.wrapper else key
+        if self.module in VERSION_STAMPS:  # another stamp, another build
+            key += "-l" + hashlib.sha256(self.ldflags.encode()).hexdigest()[:6]
+        return key
+
+    @property
+    def ldflags(self) -> str:
+        major, minor = self.version.removeprefix("v").split(".")[:2]
+        stamps = [
+            "-X " + stamp.format(version=self.version, major=major, minor=minor)
+            for stamp in VERSION_STAMPS.get(self.module, ())
+        ]
+        return " ".join(["-s -w", *stamps])
 
     @property
     def binary(self) -> Path:
-        return CACHE / self.key / self.name
+        return CACHE / self.key / (self.command or self.name)
 
 
 def shown(path: Path) -> str:
@@ -82,15 +120,16 @@ def shown(path: Path) -> str:
 
 
 def wrapper_digest(folder: Path) -> str:
-    """A digest of our wrapper's files, so editing the wrapper rebuilds the tool."""
+    """A digest of our wrapper's files (not its README): editing the wrapper rebuilds the tool."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix != ".md"):
         digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:10]
 
 
 def read_shelf(path: Path = SHELF) -> list[Tool]:
-    """Parse tools.txt: `name module@version package [wrapper=DIR] [provider=ADDR@VER]`."""
+    """Parse tools.txt: `name module@version package [wrapper=DIR] [provider=ADDR@VER]
+    [source=DIR] [group=NAME]`."""
     tools: list[Tool] = []
     for number, raw in enumerate(path.read_text().splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
@@ -107,17 +146,36 @@ def read_shelf(path: Path = SHELF) -> list[Tool]:
         if not at or not version.startswith("v"):
             raise ShelfError(f"{where}: {pinned!r} must be module@vX.Y.Z (a pinned version)")
         extra = dict(option.partition("=")[::2] for option in options)
-        unknown = set(extra) - {"wrapper", "provider", "source"}
+        unknown = set(extra) - {"wrapper", "provider", "source", "group", "link", "empty", "binary"}
         if unknown:
             raise ShelfError(f"{where}: unknown option(s) {sorted(unknown)}")
         wrapper = REPO / extra["wrapper"] if "wrapper" in extra else None
         if wrapper is not None:
             check_wrapper(wrapper, module, version, where)
-        if "source" in extra and wrapper is None:
-            raise ShelfError(f"{where}: source= needs a wrapper= (its go.work uses the wrapper)")
+        if {"source", "link", "empty"} & set(extra) and wrapper is None:
+            raise ShelfError(f"{where}: source=, link= and empty= need a wrapper= (for a go.work)")
+        links = []
+        for item in filter(None, extra.get("link", "").split(",")):
+            link, colon, target = item.partition(":")
+            if not colon or not link or not target or ".." in Path(link).parts:
+                raise ShelfError(f"{where}: link={item!r}: expected PATH:TARGET inside the module")
+            links.append((link, target))
+        for item in filter(None, extra.get("empty", "").split(",")):
+            if ".." in Path(item).parts:
+                raise ShelfError(f"{where}: empty={item!r}: expected a path inside the module")
+            links.append((item, ""))
         tools.append(
             Tool(
-                name, module, version, package, wrapper, extra.get("provider"), extra.get("source")
+                name,
+                module,
+                version,
+                package,
+                wrapper,
+                extra.get("provider"),
+                extra.get("source"),
+                extra.get("group"),
+                tuple(links),
+                extra.get("binary"),
             )
         )
     names = [tool.name for tool in tools]
@@ -200,6 +258,45 @@ def workspace(tool: Tool, folder: Path) -> Path:
     return work
 
 
+def linked_source(tool: Tool) -> Tool:
+    """The tool, building from a copy of its module (outside the clone, under SOURCES) with the
+    repository's symlinks and build placeholders restored that the module zip leaves out: Argo's
+    signal_linux.go is a symlink to signal_darwin.go (argoexec does not build on Linux without
+    it), and cmd/argo embeds ui/dist/app, which Argo's Makefile, without STATIC_FILES, creates
+    as an empty index.html."""
+    if not tool.links:
+        return tool
+    name = (
+        f"{tool.module.replace('/', '+')}@{tool.version}-links-"
+        + hashlib.sha256(repr(tool.links).encode()).hexdigest()[:8]
+    )
+    root = SOURCES / name
+    if not (root / "go.mod").is_file():
+        pinned = f"{tool.module}@{tool.version}"
+        done = subprocess.run(
+            ["go", "mod", "download", "-json", pinned], env=go_env(), capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            raise ShelfError(f"tools: {tool.name}: go mod download {pinned}:\n  {done.stdout}")
+        SOURCES.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=SOURCES))
+        try:
+            copy = staging / "module"
+            shutil.copytree(json.loads(done.stdout)["Dir"], copy, symlinks=True)
+            for folder in [copy, *(p for p in copy.rglob("*") if p.is_dir())]:
+                folder.chmod(0o755)  # the module cache is read-only
+            for link, target in tool.links:
+                (copy / link).parent.mkdir(parents=True, exist_ok=True)
+                if target:
+                    (copy / link).symlink_to(target)
+                else:
+                    (copy / link).touch()
+            copy.rename(root)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return dataclasses.replace(tool, source=name)
+
+
 def build(tool: Tool) -> float | None:
     """Build one tool into its cache folder; returns the seconds it took, None when cached."""
     with locked(tool):
@@ -210,10 +307,11 @@ def build(tool: Tool) -> float | None:
         if reason is not None:
             raise Unavailable(reason)
         start = time.monotonic()
+        tool = linked_source(tool)
         staging = Path(tempfile.mkdtemp(prefix=f".{tool.key}.", dir=CACHE))
         try:
-            out = staging / tool.name
-            ldflags = ["-ldflags=-s -w"]
+            out = staging / (tool.command or tool.name)
+            ldflags = [f"-ldflags={tool.ldflags}"]
             if tool.wrapper is not None:
                 command = ["go", "build", *ldflags, "-o", str(out), tool.package]
                 cwd: Path | None = tool.wrapper
@@ -268,18 +366,27 @@ def link_provider(tool: Tool) -> None:
     target.symlink_to(tool.binary)
 
 
-def select(tools: list[Tool], names: list[str]) -> list[Tool]:
+def select(tools: list[Tool], names: list[str], group: str | None = None) -> list[Tool]:
+    """The named tools; else the tools of `group`; else the tools in no group."""
     known = {tool.name: tool for tool in tools}
     missing = [name for name in names if name not in known]
     if missing:
         raise ShelfError(f"tools: unknown tool(s) {missing}; {SHELF.name} lists {sorted(known)}")
-    return [known[name] for name in names] if names else tools
+    if names:
+        return [known[name] for name in names]
+    chosen = [tool for tool in tools if tool.group == group]
+    if not chosen:
+        groups = sorted({tool.group for tool in tools if tool.group})
+        raise ShelfError(f"tools: no tool is in group {group!r}; {SHELF.name} has groups {groups}")
+    return chosen
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("build", help="build what is missing").add_argument("names", nargs="*")
+    builder = sub.add_parser("build", help="build what is missing")
+    builder.add_argument("names", nargs="*")
+    builder.add_argument("--group", help="build this group's tools (default: those in no group)")
     sub.add_parser("path", help="print a built tool's path").add_argument("name")
     sub.add_parser("list", help="what the shelf holds")
     sub.add_parser("mirror", help="print the provider mirror folder")
@@ -290,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
             if shutil.which("go") is None:
                 raise ShelfError("tools: no `go` on PATH; install Go 1.26 (see README)")
             total = time.monotonic()
-            for tool in select(tools, args.names):
+            for tool in select(tools, args.names, args.group):
                 try:
                     took = build(tool)
                 except Unavailable as why:
@@ -313,7 +420,8 @@ def main(argv: list[str] | None = None) -> int:
             for tool in tools:
                 state = "built" if tool.binary.is_file() else "missing"
                 state = "unavailable (proxy refuses it)" if unavailable(tool) else state
-                print(f"{tool.name:<22} {tool.module}@{tool.version}  {state}")
+                group = f"  [group {tool.group}]" if tool.group else ""
+                print(f"{tool.name:<22} {tool.module}@{tool.version}  {state}{group}")
         else:
             print(MIRROR)
     except ShelfError as error:

@@ -34,7 +34,8 @@ def test_the_committed_shelf_pins_every_tool() -> None:
         assert tool.version.startswith("v") and "@" not in tool.version
         if tool.wrapper is not None:  # our wrapper: small, and nothing fetched beside it
             files = [p for p in tool.wrapper.rglob("*") if p.is_file()]
-            assert {p.name for p in files} <= {"go.mod", "go.sum", "main.go", "README.md"}, files
+            names = {"go.mod", "go.sum", "main.go", "tools.go", "README.md"}
+            assert {p.name for p in files} <= names, files
             assert sum(p.stat().st_size for p in files if p.name != "go.sum") < 20_000
 
 
@@ -47,6 +48,15 @@ def test_the_committed_shelf_pins_every_tool() -> None:
         ("argo github.com/x/y@v1.0.0", "expected 'name module@version package"),
         ("argo github.com/x/y@v1.0.0 . colour=red", "unknown option(s) ['colour']"),
         ("argo github.com/x/y@v1.0.0 . wrapper=tools/nowhere", "has no go.mod"),
+        ("argo github.com/x/y@v1.0.0 . link=a.go:b.go", "need a wrapper="),
+        (
+            "argo github.com/argoproj/argo-workflows/v4@v4.0.7 . wrapper=tools/argo link=a.go",
+            "PATH:TARGET",
+        ),
+        (
+            "argo github.com/argoproj/argo-workflows/v4@v4.0.7 . wrapper=tools/argo empty=../up",
+            "a path inside",
+        ),
     ],
 )
 def test_a_malformed_line_names_its_file_and_line(tmp_path: Path, line: str, message: str) -> None:
@@ -122,3 +132,46 @@ def test_an_unserved_version_names_the_module_and_the_proxy_answer(
     assert "v0.0.99" in message.split("\n", 1)[1], message  # the go/proxy answer itself
     assert not tool.binary.exists()
     assert not list((tmp_path / "cache").glob(".nope-*")), "a staging folder was left behind"
+
+
+def test_a_group_is_built_only_when_asked_for() -> None:
+    """`make tools` (no names) builds the tools in no group; the cluster's only with --group."""
+    tools = shelf.read_shelf()
+    default = {t.name for t in shelf.select(tools, [])}
+    cluster = {t.name for t in shelf.select(tools, [], "cluster")}
+    assert "argo" in default and "kube-apiserver" not in default
+    assert {"etcd", "kube-apiserver", "kubelet", "cri-dockerd", "argoexec", "argo-cli"} <= cluster
+    assert not default & cluster
+    assert [t.name for t in shelf.select(tools, ["kubelet"])] == ["kubelet"]
+    with pytest.raises(shelf.ShelfError, match="no tool is in group 'nope'"):
+        shelf.select(tools, [], "nope")
+
+
+def test_kubernetes_binaries_are_stamped_with_their_version() -> None:
+    (apiserver,) = shelf.select(shelf.read_shelf(), ["kube-apiserver"])
+    assert "-X k8s.io/component-base/version.gitVersion=v1.34.12" in apiserver.ldflags
+    assert "-X k8s.io/component-base/version.gitMinor=34" in apiserver.ldflags
+    (argo,) = shelf.select(shelf.read_shelf(), ["argo"])
+    assert argo.ldflags == "-s -w"
+    (cli,) = shelf.select(shelf.read_shelf(), ["argo-cli"])
+    assert cli.binary.name == "argo" and cli.binary.parent.name.startswith("argo-cli-v4.0.7-w")
+
+
+@needs_go
+@pytest.mark.tools
+def test_a_module_copy_gets_back_what_its_zip_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Symlinks and build placeholders restored in a copy outside the clone; the module cache
+    itself is untouched."""
+    monkeypatch.setattr(shelf, "SOURCES", tmp_path / "src")
+    tool = shelf.Tool(
+        "hello", "github.com/google/uuid", "v1.6.0", ".", tmp_path, None,
+        links=(("linked.go", "uuid.go"), ("dist/app/index.html", "")),
+    )  # fmt: skip
+    copied = shelf.linked_source(tool)
+    root = shelf.SOURCES / copied.source
+    assert (root / "linked.go").is_symlink() and (root / "linked.go").read_text().startswith("//")
+    assert (root / "dist" / "app" / "index.html").read_bytes() == b""
+    assert shelf.linked_source(tool).source == copied.source  # made once
+    assert not list(shelf.SOURCES.glob(".*")), "a staging folder was left behind"

@@ -7,7 +7,9 @@ missing number means, so training, evaluation and serving read a record the same
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from components.common import fs
@@ -134,7 +136,15 @@ def load_serving_fn(saved_model_dir: str) -> Any:
 
     if not fs.exists(fs.join(saved_model_dir, "saved_model.pb")):
         raise InputDataError(f"{saved_model_dir}: no saved_model.pb; expected a SavedModel")
-    loaded = tf.saved_model.load(saved_model_dir)
+    if fs.is_remote(saved_model_dir):
+        # Through our filesystem layer (google-cloud-storage: the same credentials, timeouts
+        # and STORAGE_EMULATOR_HOST as every other gs:// read), not TensorFlow's own GCS client,
+        # which knows no emulator. Loading reads the variables and assets, so the copy can go.
+        with tempfile.TemporaryDirectory(prefix="saved-model-") as local:
+            fs.download_tree(saved_model_dir, Path(local))
+            loaded = tf.saved_model.load(local)
+    else:
+        loaded = tf.saved_model.load(saved_model_dir)
     signature = loaded.signatures["serving_default"]
     specs = signature.structured_input_signature[1]
 

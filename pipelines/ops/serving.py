@@ -64,6 +64,23 @@ def write_manifest(
     )
 
 
+def write_kustomization(root: Path = catalog.MANIFESTS) -> Path:
+    """The serving objects as a Kustomize base, so an overlay can adapt them to its cluster
+    (overlays/local-cluster/serving/) as the pipelines' base is adapted."""
+    return write_yaml(
+        root / "serving" / "kustomization.yaml",
+        [
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": ["ab-router.yaml"],
+            }
+        ],
+        "The A/B model server as a Kustomize base: kubectl apply -k manifests/serving/ (or an "
+        "overlay of it)",
+    )
+
+
 def objects(
     platform: Platform, model: ModelConfig, server: ServingSettings
 ) -> list[dict[str, Any]]:

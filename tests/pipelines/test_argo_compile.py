@@ -59,6 +59,7 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> Path:
         compile_pipeline(name, root / "kfp" / f"{name}.yaml")
     write_manifests(sorted(catalog.PIPELINES), root=root)
     serving.write_manifest(root=root)
+    serving.write_kustomization(root=root)
     return root
 
 

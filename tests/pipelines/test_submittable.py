@@ -26,6 +26,7 @@ from tests.pipelines.test_argo_lint import lint
 
 CPU_PLATFORM = REPO / "config" / "platform-cpu.json"
 OVERLAY = REPO / "overlays" / "example"
+LOCAL_CLUSTER = REPO / "overlays" / "local-cluster"
 REGISTRY = "registry.example.com/team-a"
 
 
@@ -217,7 +218,9 @@ def test_overlay_moves_namespace_registry_and_service_account(
     assert images and all(i.startswith(f"{REGISTRY}/retrain-") for i in images), images
 
 
-def test_overlaid_objects_pass_argos_checks(overlaid: list[dict[str, Any]], tmp_path: Path) -> None:
+@pytest.mark.parametrize("folder", [OVERLAY, LOCAL_CLUSTER], ids=lambda p: p.name)
+def test_overlaid_objects_pass_argos_checks(folder: Path, tmp_path: Path) -> None:
+    overlaid = kustomize(folder)
     argo_objects = [o for o in overlaid if o["apiVersion"].startswith("argoproj.io/")]
     for obj in argo_objects:
         validate.strict(obj)  # hera's models, field for field
@@ -236,14 +239,42 @@ def test_overlaid_objects_pass_argos_checks(overlaid: list[dict[str, Any]], tmp_
     assert "0 failed" in done.stdout
 
 
-def test_overlay_names_every_compiled_image() -> None:
+@pytest.mark.parametrize("folder", [OVERLAY, LOCAL_CLUSTER], ids=lambda p: p.name)
+def test_overlay_names_every_compiled_image(folder: Path) -> None:
     registry = platform.load().image_registry
-    overlay = docs(OVERLAY / "kustomization.yaml")[0]
+    overlay = docs(folder / "kustomization.yaml")[0]
     names = {i["name"] for i in overlay["images"]}
     from components.common.images import image_families
 
     compiled = {image(f, registry).split("@")[0].rsplit(":", 1)[0] for f in image_families()}
-    assert names == compiled, "overlays/example names other images than the compile: update it"
+    assert names == compiled, f"{folder} names other images than the compile: update it"
+
+
+def test_local_cluster_overlay_fits_a_two_core_node_without_gpus() -> None:
+    """What scripts/cluster.sh installs: every step schedulable on 2 CPUs without a GPU, the
+    images `scripts/cluster.sh images` tags, artifacts on the node's S3 store, no Argo Events."""
+    overlaid = kustomize(LOCAL_CLUSTER)
+    kinds = {o["kind"] for o in overlaid}
+    assert not kinds & {"Sensor", "EventSource", "CronWorkflow"}, kinds
+    for obj in overlaid:
+        if obj["kind"] != "WorkflowTemplate":
+            continue
+        for template in obj["spec"]["templates"]:
+            container = template.get("container")
+            if not container:
+                continue
+            assert container["image"].startswith("retrain-local/retrain-"), container["image"]
+            assert "nodeSelector" not in template and "tolerations" not in template
+            for side in ("requests", "limits"):
+                amounts = container["resources"][side]
+                assert set(amounts) == {"cpu", "memory"}, (obj["metadata"]["name"], amounts)
+                cores = amounts["cpu"]
+                cores = float(cores[:-1]) / 1000 if cores.endswith("m") else float(cores)
+                assert cores <= 2, (obj["metadata"]["name"], amounts)
+    (repository,) = [o for o in overlaid if o["metadata"]["name"] == "artifact-repositories"]
+    s3 = yaml.safe_load(repository["data"]["default"])["s3"]
+    secret = {o["metadata"]["name"] for o in overlaid if o["kind"] == "Secret"}
+    assert s3["accessKeySecret"]["name"] in secret and s3["bucket"] == "argo-artifacts"
 
 
 # ---- the same names on both engines --------------------------------------------------------------
@@ -357,3 +388,19 @@ def test_two_tasks_shown_alike_in_one_dag_stop_the_compile() -> None:
     spec["root"]["dag"]["tasks"]["record"]["taskInfo"]["name"] = "evaluate"
     with pytest.raises(CompileError, match="'evaluate' and 'record' of DAG 'root' are both shown"):
         ArgoCompiler(spec, platform.load())
+
+
+def test_local_cluster_serving_overlay_runs_the_built_image_on_the_emulator() -> None:
+    objects = kustomize(LOCAL_CLUSTER / "serving")
+    assert {o["kind"] for o in objects} >= {"Namespace", "Deployment", "Service", "NetworkPolicy"}
+    (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
+    (server,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert server["image"].startswith("retrain-local/retrain-tf:")
+    assert server["imagePullPolicy"] == "IfNotPresent"  # nothing to pull from: no registry
+    env = {e["name"]: e.get("value") for e in server["env"]}
+    assert env["STORAGE_EMULATOR_HOST"] == "http://10.244.0.1:9023"
+    # The registry root stays the compiled one: a default retrain run publishes there.
+    args = server["args"]
+    assert (
+        args[args.index("--registry-root") + 1] == platform.load().buckets["models"] + "/registry"
+    )
