@@ -54,11 +54,23 @@ DAEMONS="gcs s3 etcd kube-apiserver kube-controller-manager kube-scheduler cri-d
 
 say() { echo "cluster: $*" >&2; }
 die() { echo "cluster: $*" >&2; exit 1; }
-tool() {
-  python3.11 scripts/tools.py path "$1" 2>/dev/null \
-    || die "$1 is not built: run \`make cluster-tools\` (tools/tools.txt, group cluster)"
+# The shelf's binaries (tools/tools.txt, group cluster), found once in this shell, so a missing
+# one stops here naming them all, before anything starts.
+CLUSTER_TOOLS="etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubeadm
+  kubectl cri-dockerd workflow-controller argoexec argo-cli"
+declare -A BIN
+resolve_tools() {
+  local name path missing=""
+  for name in "$@"; do
+    if path="$(python3.11 scripts/tools.py path "$name" 2>/dev/null)"; then
+      BIN[$name]="$path"
+    else
+      missing="$missing $name"
+    fi
+  done
+  [ -z "$missing" ] || die "not built:$missing; run \`make cluster-tools\` (tools/tools.txt, group cluster)"
 }
-kc() { kubectl --kubeconfig "$STATE/admin.conf" "$@"; }
+kc() { "${BIN[kubectl]}" --kubeconfig "$STATE/admin.conf" "$@"; }
 pidfile() { echo "$STATE/run/$1.pid"; }
 running() { [ -f "$(pidfile "$1")" ] && kill -0 "$(cat "$(pidfile "$1")")" 2>/dev/null; }
 
@@ -87,7 +99,6 @@ wait_for() {
 preflight() {
   [ "$(id -u)" = 0 ] || die "the kubelet needs root (mounts, cgroups, network namespaces)"
   docker info >/dev/null 2>&1 || die "no Docker engine answers: run scripts/start_docker.sh"
-  command -v kubectl >/dev/null || die "kubectl is missing"
   if ! [ -x /usr/lib/cni/bridge ] || ! command -v conntrack >/dev/null; then
     command -v apt-get >/dev/null \
       || die "the CNI plugins and conntrack are missing: install containernetworking-plugins and conntrack"
@@ -98,6 +109,8 @@ preflight() {
   fi
   [ -x "$PY" ] || die "no $PY: run \`make venv\`"
   [ -x .venv/s3/bin/moto_server ] || die "no S3 server: run \`make cluster-tools\` (it installs .venv/s3)"
+  # shellcheck disable=SC2086  # a list of names
+  resolve_tools $CLUSTER_TOOLS
 }
 
 certificates() {
@@ -116,9 +129,8 @@ kubernetesVersion: $K8S_VERSION
 certificatesDir: $STATE/pki
 networking: {serviceSubnet: $SVC_CIDR, podSubnet: $POD_CIDR}
 YAML
-  local kubeadm; kubeadm="$(tool kubeadm)"
-  "$kubeadm" init phase certs all --config "$STATE/kubeadm.yaml" >>"$STATE/logs/kubeadm.log" 2>&1
-  "$kubeadm" init phase kubeconfig all --config "$STATE/kubeadm.yaml" \
+  "${BIN[kubeadm]}" init phase certs all --config "$STATE/kubeadm.yaml" >>"$STATE/logs/kubeadm.log" 2>&1
+  "${BIN[kubeadm]}" init phase kubeconfig all --config "$STATE/kubeadm.yaml" \
     --kubeconfig-dir "$STATE/kubeconfig" >>"$STATE/logs/kubeadm.log" 2>&1
   cp "$STATE/kubeconfig/admin.conf" "$STATE/admin.conf"
 }
@@ -166,7 +178,7 @@ stores() {
 
 control_plane() {
   local pki="$STATE/pki"
-  start etcd "$(tool etcd)" --name "$NODE" --data-dir "$STATE/etcd" \
+  start etcd "${BIN[etcd]}" --name "$NODE" --data-dir "$STATE/etcd" \
     --listen-client-urls https://127.0.0.1:2379 --advertise-client-urls https://127.0.0.1:2379 \
     --listen-peer-urls https://127.0.0.1:2380 --initial-advertise-peer-urls https://127.0.0.1:2380 \
     --initial-cluster "$NODE=https://127.0.0.1:2380" --listen-metrics-urls http://127.0.0.1:2381 \
@@ -175,7 +187,7 @@ control_plane() {
     --peer-cert-file "$pki/etcd/peer.crt" --peer-key-file "$pki/etcd/peer.key" \
     --peer-trusted-ca-file "$pki/etcd/ca.crt" --peer-client-cert-auth
   wait_for etcd 60 curl -fsS http://127.0.0.1:2381/health
-  start kube-apiserver "$(tool kube-apiserver)" \
+  start kube-apiserver "${BIN[kube-apiserver]}" \
     --advertise-address "$NODE_IP" --bind-address "$NODE_IP" --secure-port 6443 \
     --etcd-servers https://127.0.0.1:2379 --etcd-cafile "$pki/etcd/ca.crt" \
     --etcd-certfile "$pki/apiserver-etcd-client.crt" --etcd-keyfile "$pki/apiserver-etcd-client.key" \
@@ -198,13 +210,13 @@ control_plane() {
   wait_for kube-apiserver 120 kc get --raw /readyz
   # admin.conf's user is in kubeadm:cluster-admins (kubeadm 1.29+); kubeadm init binds that group
   # to cluster-admin as the super-admin (system:masters), and so does this.
-  kubectl --kubeconfig "$STATE/kubeconfig/super-admin.conf" create clusterrolebinding \
-    kubeadm:cluster-admins --clusterrole cluster-admin --group kubeadm:cluster-admins \
-    --dry-run=client -o yaml | kubectl --kubeconfig "$STATE/kubeconfig/super-admin.conf" apply -f - >/dev/null
+  local admin=("${BIN[kubectl]}" --kubeconfig "$STATE/kubeconfig/super-admin.conf")
+  "${admin[@]}" create clusterrolebinding kubeadm:cluster-admins --clusterrole cluster-admin \
+    --group kubeadm:cluster-admins --dry-run=client -o yaml | "${admin[@]}" apply -f - >/dev/null
   # The API server reaches the kubelet (logs, exec) as kube-apiserver-kubelet-client.
   kc create clusterrolebinding kube-apiserver-kubelet-api-admin --clusterrole system:kubelet-api-admin \
     --user kube-apiserver-kubelet-client --dry-run=client -o yaml | kc apply -f - >/dev/null
-  start kube-controller-manager "$(tool kube-controller-manager)" \
+  start kube-controller-manager "${BIN[kube-controller-manager]}" \
     --kubeconfig "$STATE/kubeconfig/controller-manager.conf" \
     --authentication-kubeconfig "$STATE/kubeconfig/controller-manager.conf" \
     --authorization-kubeconfig "$STATE/kubeconfig/controller-manager.conf" \
@@ -212,7 +224,7 @@ control_plane() {
     --cluster-signing-cert-file "$pki/ca.crt" --cluster-signing-key-file "$pki/ca.key" \
     --root-ca-file "$pki/ca.crt" --service-account-private-key-file "$pki/sa.key" \
     --service-cluster-ip-range "$SVC_CIDR" --allocate-node-cidrs=false --profiling=false
-  start kube-scheduler "$(tool kube-scheduler)" \
+  start kube-scheduler "${BIN[kube-scheduler]}" \
     --kubeconfig "$STATE/kubeconfig/scheduler.conf" \
     --authentication-kubeconfig "$STATE/kubeconfig/scheduler.conf" \
     --authorization-kubeconfig "$STATE/kubeconfig/scheduler.conf" \
@@ -236,7 +248,7 @@ pause_image() {
 # binary_image IMAGE TOOL: a FROM-scratch image holding one static binary at /bin/TOOL.
 binary_image() {
   local image="$1" name="$2" build binary digest
-  binary="$(tool "$name")"
+  binary="${BIN[$name]}"
   digest="$(sha256sum "$binary" | cut -c1-16)"
   [ "$(docker image inspect -f '{{index .Config.Labels "retrain.binary"}}' "$image" 2>/dev/null)" \
     = "$digest" ] && return
@@ -300,7 +312,7 @@ node() {
   for folder in /var/log/pods /var/log/containers; do
     [ -d "$folder" ] || touch "$STATE/created${folder//\//-}"
   done
-  start cri-dockerd "$(tool cri-dockerd)" \
+  start cri-dockerd "${BIN[cri-dockerd]}" \
     --container-runtime-endpoint "unix://$STATE/cri-dockerd.sock" \
     --cri-dockerd-root-directory "$STATE/cri-dockerd" \
     --network-plugin cni --cni-bin-dir /usr/lib/cni --cni-conf-dir "$STATE/cni/net.d" \
@@ -336,7 +348,7 @@ imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: 500Mi, nodefs.available: 2%, imagefs.available: 2%}
 resolvConf: /etc/resolv.conf
 YAML
-  start kubelet "$(tool kubelet)" --config "$STATE/kubelet.yaml" \
+  start kubelet "${BIN[kubelet]}" --config "$STATE/kubelet.yaml" \
     --kubeconfig "$STATE/kubeconfig/kubelet.conf" --root-dir "$STATE/kubelet" \
     --cert-dir "$STATE/kubelet/pki" --hostname-override "$NODE" --node-ip "$NODE_IP"
   wait_for kubelet 120 kc get node "$NODE"
@@ -357,8 +369,8 @@ nodePortAddresses: ["$NODE_IP/32"]
 # Leave the host's conntrack settings as they are.
 conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 YAML
-  start kube-proxy "$(tool kube-proxy)" --config "$STATE/kube-proxy.yaml"
-  wait_for kubelet 120 sh -c "kubectl --kubeconfig '$STATE/admin.conf' get node $NODE \
+  start kube-proxy "${BIN[kube-proxy]}" --config "$STATE/kube-proxy.yaml"
+  wait_for kubelet 120 sh -c "'${BIN[kubectl]}' --kubeconfig '$STATE/admin.conf' get node $NODE \
     -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx True"
 }
 
@@ -465,7 +477,8 @@ up() {
   argo
   [ -f build/images.json ] && images
   say "the user's path: python scripts/argo_submit.py install --overlay overlays/local-cluster"
-  KUBECONFIG="$STATE/admin.conf" "$PY" scripts/argo_submit.py install --overlay overlays/local-cluster >/dev/null
+  KUBECONFIG="$STATE/admin.conf" PATH="$(dirname "${BIN[kubectl]}"):$PATH" \
+    "$PY" scripts/argo_submit.py install --overlay overlays/local-cluster >/dev/null
   say "up in $((SECONDS - began)) s"
   status
 }
@@ -529,10 +542,12 @@ down() {
 }
 
 environment() {
+  resolve_tools argo-cli kubectl
   echo "export KUBECONFIG=$STATE/admin.conf"
   echo "export STORAGE_EMULATOR_HOST=http://$NODE_IP:$GCS_PORT GOOGLE_CLOUD_PROJECT=local"
   echo "export RETRAIN_CLUSTER_S3=http://$NODE_IP:$S3_PORT RETRAIN_CLUSTER_NAMESPACE=$NAMESPACE"
-  echo "export PATH=$(dirname "$(tool argo-cli)"):\$PATH"
+  # The shelf's argo and kubectl (the server's version) before the machine's.
+  echo "export PATH=$(dirname "${BIN[argo-cli]}"):$(dirname "${BIN[kubectl]}"):\$PATH"
 }
 
 case "${1:-}" in

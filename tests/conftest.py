@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,20 @@ def tool(name: str) -> Path:
     if os.environ.get("RETRAIN_REQUIRE_TOOLS") == "1":
         pytest.fail(f"{name} is not on the tool shelf: {done.stderr.strip()}")
     pytest.skip(f"{name} is not built (make tools)")
+
+
+def wait_until(
+    condition: Any, seconds: float = 10.0, what: str = "the condition", every: float = 0.05
+) -> Any:
+    """Polls `condition` until it returns something true, and returns that; fails the test,
+    naming `what`, when `seconds` have passed without."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what} within {seconds:.0f} s"
+        time.sleep(every)
 
 
 def free_port() -> int:

@@ -4,6 +4,7 @@ version the module proxy does not serve fails naming the module and the proxy's 
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -175,3 +176,20 @@ def test_a_module_copy_gets_back_what_its_zip_left_out(
     assert (root / "dist" / "app" / "index.html").read_bytes() == b""
     assert shelf.linked_source(tool).source == copied.source  # made once
     assert not list(shelf.SOURCES.glob(".*")), "a staging folder was left behind"
+
+
+def test_the_cluster_script_names_every_missing_tool_once(tmp_path: Path) -> None:
+    """scripts/cluster.sh finds the shelf's binaries in its own shell: with none built it stops
+    with one line naming them and the command that builds them, not a trail of errors."""
+    env = dict(os.environ, RETRAIN_TOOLS_CACHE=str(tmp_path / "empty"))
+    done = subprocess.run(
+        ["bash", str(REPO / "scripts" / "cluster.sh"), "env"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode == 1, done
+    assert done.stdout == "", done.stdout  # nothing for `eval` to run
+    assert done.stderr.splitlines() == [
+        "cluster: not built: argo-cli kubectl; run `make cluster-tools` (tools/tools.txt, group cluster)"
+    ], done.stderr

@@ -30,7 +30,7 @@ from components.serve.app import create_app
 from components.serve.guard import Limits, Tokens
 from components.serve.requestlog import RequestLog
 from components.serve.router import Model, Router
-from tests.conftest import REPO, free_port
+from tests.conftest import REPO, free_port, wait_until
 
 MODEL = "reviews-sentiment"
 TOKEN = "a" * 40
@@ -154,13 +154,6 @@ def predict(port: int, unit: str, token: str | None = None) -> tuple[int, dict[s
     return status, body
 
 
-def wait_for(condition: Any, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def log_lines(logs: Path) -> list[dict[str, Any]]:
     return [
         json.loads(line)
@@ -185,7 +178,7 @@ def test_running_server_keeps_its_last_good_split_and_reports_not_ready(tmp_path
         assert call(port, "GET", "/readyz")[0] == 200
         for what, change in ALL_BAD.items():
             spoil(registry, change)
-            wait_for(lambda: call(port, "GET", "/readyz")[0] == 503)
+            wait_until(lambda: call(port, "GET", "/readyz")[0] == 503)
             status, ready, _ = call(port, "GET", "/readyz")
             assert ready["ready"] is False, what
             assert str(pointer_file(registry)) in ready["problem"], (what, ready)
@@ -196,7 +189,7 @@ def test_running_server_keeps_its_last_good_split_and_reports_not_ready(tmp_path
                 assert status == 200, (what, body)
                 assert body["arm"] == split.arm(unit), what
             pointer_file(registry).write_text(good)
-            wait_for(lambda: call(port, "GET", "/readyz")[0] == 200)
+            wait_until(lambda: call(port, "GET", "/readyz")[0] == 200)
         problems = {
             "percent 150": "150 is not a percent from 0 to 100",
             "unparseable JSON": "JSON",
@@ -204,12 +197,12 @@ def test_running_server_keeps_its_last_good_split_and_reports_not_ready(tmp_path
         }
         for what, expected in problems.items():
             spoil(registry, ALL_BAD[what])
-            wait_for(lambda: router.problem is not None)
+            wait_until(lambda: router.problem is not None)
             assert router.problem is not None and expected in router.problem, what
             pointer_file(registry).write_text(good)
-            wait_for(lambda: router.problem is None)
+            wait_until(lambda: router.problem is None)
         spoil(registry, {"percent": 100})  # a good pointer written by hand applies too
-        wait_for(lambda: router.state.describe()["challenger_percent"] == 100)
+        wait_until(lambda: router.state.describe()["challenger_percent"] == 100)
         assert {predict(port, u)[1]["arm"] for u in units} == {"challenger"}
 
 
@@ -228,7 +221,7 @@ def test_new_server_with_a_bad_pointer_starts_and_answers_503(tmp_path: Path, wh
         status, body = predict(port, "user-1")
         assert status == 503 and str(pointer_file(registry)) in body["error"], body
         pointer_file(registry).write_text(good)
-        wait_for(lambda: call(port, "GET", "/readyz")[0] == 200)
+        wait_until(lambda: call(port, "GET", "/readyz")[0] == 200)
         assert predict(port, "user-1")[0] == 200
 
 
@@ -298,7 +291,7 @@ def test_cli_server_started_on_percent_150_does_not_crash(tmp_path: Path) -> Non
         assert f"{pointer_file(registry)}: percent: 150 is not a percent" in ready["problem"]
         assert predict(port, "user-1")[0] == 503
         pointer_file(registry).write_text(good)
-        wait_for(lambda: call(port, "GET", "/readyz")[0] == 200, 120)
+        wait_until(lambda: call(port, "GET", "/readyz")[0] == 200, 120)
         arms = {predict(port, f"user-{i}")[1]["arm"] for i in range(30)}
         assert arms == {"champion", "challenger"}
         assert proc.poll() is None
@@ -336,10 +329,10 @@ def test_bearer_token_required_everywhere_but_the_probes(tmp_path: Path) -> None
         new = "n" * 40
         time.sleep(0.02)  # a new mtime
         token_file.write_text(f"{TOKEN}\n{new}\n")
-        wait_for(lambda: predict(port, "u", new)[0] == 200)
+        wait_until(lambda: predict(port, "u", new)[0] == 200)
         assert predict(port, "u", TOKEN)[0] == 200  # both during the rotation
         token_file.write_text(new + "\n")
-        wait_for(lambda: predict(port, "u", TOKEN)[0] == 401)
+        wait_until(lambda: predict(port, "u", TOKEN)[0] == 401)
         token_file.write_text("")  # emptied by mistake: the tokens read before stay
         time.sleep(0.3)
         assert predict(port, "u", new)[0] == 200
