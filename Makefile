@@ -158,7 +158,7 @@ cluster-up: venv cluster-tools images
 cluster-down:
 	scripts/cluster.sh down
 
-# CLUSTER_TESTS narrows it (pytest options), as CI does: CLUSTER_TESTS="-k 'not cron'".
+# CLUSTER_TESTS narrows it (pytest options): CLUSTER_TESTS="-k 'not cron'".
 CLUSTER_TESTS ?=
 test-cluster: venv images
 	scripts/cluster.sh images

@@ -191,5 +191,6 @@ def test_the_cluster_script_names_every_missing_tool_once(tmp_path: Path) -> Non
     assert done.returncode == 1, done
     assert done.stdout == "", done.stdout  # nothing for `eval` to run
     assert done.stderr.splitlines() == [
-        "cluster: not built: argo-cli kubectl; run `make cluster-tools` (tools/tools.txt, group cluster)"
+        "cluster: not built: argo-cli kubectl; run `make cluster-tools`"
+        " (tools/tools.txt, group cluster)"
     ], done.stderr
