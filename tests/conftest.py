@@ -213,17 +213,5 @@ def files_under(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
-def rows_by_file_name(text: bytes) -> list[dict[str, Any]]:
-    """JSONL rows with `source`-like paths cut to file:row, sorted."""
-    rows = []
-    for line in text.decode().splitlines():
-        row = json.loads(line)
-        for key in ("source", "duplicates"):
-            if key in row:
-                row[key] = Path(row[key]).name
-        rows.append(row)
-    return sorted(rows, key=lambda r: json.dumps(r, sort_keys=True))
-
-
 def run_artifact(record: dict[str, Any], task: str, name: str) -> Path:
     return Path(record["tasks"][task]["artifacts"][name]["uri"])

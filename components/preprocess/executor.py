@@ -86,6 +86,7 @@ def run(raw_dir: str, config_uri: str, output: str | Path, beam_args: list[str])
                 stats_prefix=fs.join(stage, Records.STATS),
                 csv_options=csv_options,
                 spread=not beam_options.in_process(beam_args),
+                names={Raw.data_file(raw_dir, f["name"]): f["name"] for f in manifest["files"]},
             )
         counts = fs.read_json(fs.join(stage, Records.STATS))
         stats = {

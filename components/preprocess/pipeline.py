@@ -69,22 +69,27 @@ class ReadRawRecords(beam.PTransform):
         files: list[tuple[str, str]],
         csv_options: records.CsvOptions = records.PLAIN_CSV,
         spread: bool = True,
+        names: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
         self._files = files  # (uri, format)
         self._csv = csv_options
         self._spread = spread
+        self._names = dict(names or {})  # uri -> the name rows are reported under
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> dict[str, beam.PCollection]:
-        csv_options = self._csv
+        csv_options, names = self._csv, self._names
 
         def read(item: tuple[str, str]) -> Iterator[Any]:
             uri, fmt = item
+            name = names.get(uri, uri)
             n = 0
             for rec in records.read_records(uri, fmt, csv_options):
                 n += 1
                 yield {
-                    "source": rec.source,
+                    # "<name>:<row>": where the snapshot's file lies (a run folder, a pod's
+                    # /tmp/inputs, a bucket) does not change a report's bytes
+                    "source": name + rec.source[len(uri) :],
                     "fields": rec.fields,
                     "raw": rec.raw,
                     "error": rec.error,
@@ -493,12 +498,14 @@ def build(
     stats_prefix: str,
     csv_options: records.CsvOptions = records.PLAIN_CSV,
     spread: bool = True,
+    names: Mapping[str, str] | None = None,
 ) -> None:
     """Wire the whole job into `pipeline`. `outputs`: {RECORDS, DEAD_LETTERS, NEAR_DUPLICATES:
     (shard prefix, shards)}, written as JSONL shards whose bytes depend only on their lines;
     stats.json at `stats_prefix`. `spread`: reshuffle the rows after reading (for runners with
-    more than one worker)."""
-    read = pipeline | "ReadRawRecords" >> ReadRawRecords(files, csv_options, spread)
+    more than one worker). `names`: file uri -> the name its rows' `source` gives (the
+    snapshot's own file names), the uri itself where absent."""
+    read = pipeline | "ReadRawRecords" >> ReadRawRecords(files, csv_options, spread, names)
     split = read[VALID] | "ValidateAndLabel" >> ValidateAndLabel(config)
     exact = split[VALID] | "DropExactDuplicates" >> DropExactDuplicates(config.dedupe_on)
     deduped = exact[VALID] | "DropNearDuplicates" >> DropNearDuplicates(config.near_dedupe)
