@@ -210,6 +210,9 @@ def run_retrain(
 
 
 def files_under(root: Path) -> dict[str, bytes]:
+    """The files under `root` by relative path (a file root: itself, under "")."""
+    if root.is_file():
+        return {"": root.read_bytes()}
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 

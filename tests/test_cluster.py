@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import REPO, run_retrain, small_config, wait_until
+from tests.conftest import REPO, files_under, run_retrain, small_config, wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -368,9 +368,7 @@ def test_cron_runs_at_the_minute_forbids_overlap_and_retries_a_deleted_pod(
     ]
     try:
         kubectl(env, "patch", "cronworkflow", "retrain", "--type", "json", "-p", json.dumps(ops))
-        first = wait_until(lambda: cron_workflows(env), 150, "a run of the CronWorkflow", every=2)[
-            0
-        ]
+        first, *_ = wait_until(lambda: cron_workflows(env), 150, "a run of the CronWorkflow", 2)
         scheduled = first["metadata"]["annotations"]["workflows.argoproj.io/scheduled-time"]
         assert scheduled.endswith(":00Z"), scheduled  # at a minute, to the second
         name = first["metadata"]["name"]
@@ -466,12 +464,6 @@ def cluster_graph(wf: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def local_files(root: Path) -> dict[str, bytes]:
-    if root.is_file():
-        return {"": root.read_bytes()}
-    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-
-
 def test_the_local_argo_runner_agrees_with_the_controller(
     env: dict[str, str], retrain_run: dict[str, Any], sample_on_gcs: dict[str, Any]
 ) -> None:
@@ -498,7 +490,7 @@ def test_the_local_argo_runner_agrees_with_the_controller(
     wf = retrain_run["workflow"]
     assert {k: v["status"] for k, v in local["tasks"].items()} == cluster_graph(wf)
     for task, artifact in (("ingest", "raw"), ("preprocess", "records"), ("dataset", "dataset")):
-        ours = local_files(Path(local["tasks"][task]["artifacts"][artifact]["uri"]))
+        ours = files_under(Path(local["tasks"][task]["artifacts"][artifact]["uri"]))
         theirs = artifact_bytes(env, wf, task, artifact)
         if task == "ingest":  # the manifest records when it was written
             for files in (ours, theirs):
